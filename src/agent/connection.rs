@@ -1,0 +1,113 @@
+//! One client connection: handshake, then one request.
+//!
+//! Everything on the socket is treated as untrusted input: a bad frame gets an `Error` reply and
+//! the connection is closed; a peer that stalls in the middle of the handshake or a request is
+//! dropped after [`REQUEST_TIMEOUT`], so it never ties the agent up.
+
+use std::rc::Rc;
+use std::time::Duration;
+
+use tokio::net::UnixStream;
+
+use super::{exec, ActivityGuard, Agent};
+use crate::protocol::{self, AgentMessage, ClientMessage, ErrorCode, VERSION};
+
+/// How long a client may take to deliver its hello or its request.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+pub(super) async fn serve(agent: Rc<Agent>, stream: UnixStream) {
+    let _activity = ActivityGuard::enter(&agent);
+    let (mut reader, mut writer) = stream.into_split();
+    let mut inbuf = Vec::new();
+    let mut outbuf = Vec::new();
+
+    let mut greeted = false;
+    loop {
+        let message = match read_request(&mut reader, &mut inbuf).await {
+            Ok(Some(message)) => message,
+            Ok(None) => return,
+            Err(reply) => {
+                let _ = protocol::write_frame(&mut writer, &reply, &mut outbuf).await;
+                return;
+            }
+        };
+        let reply = match (greeted, message) {
+            (false, ClientMessage::Hello { version }) if version == VERSION => {
+                greeted = true;
+                AgentMessage::Hello { version: VERSION }
+            }
+            (false, ClientMessage::Hello { version }) => {
+                let reply = error(
+                    ErrorCode::VersionMismatch,
+                    format!("client speaks protocol version {version}, agent speaks {VERSION}"),
+                );
+                let _ = protocol::write_frame(&mut writer, &reply, &mut outbuf).await;
+                return;
+            }
+            (false, _) => {
+                let reply = error(ErrorCode::BadFrame, "expected Hello as the first message");
+                let _ = protocol::write_frame(&mut writer, &reply, &mut outbuf).await;
+                return;
+            }
+            (true, ClientMessage::Ping) => AgentMessage::Pong,
+            (true, ClientMessage::Exec(request)) => {
+                exec::run(&agent, request, reader, writer).await;
+                return;
+            }
+            (true, _) => {
+                let reply = error(ErrorCode::BadFrame, "unexpected message outside an exec");
+                let _ = protocol::write_frame(&mut writer, &reply, &mut outbuf).await;
+                return;
+            }
+        };
+        if protocol::write_frame(&mut writer, &reply, &mut outbuf)
+            .await
+            .is_err()
+        {
+            return;
+        }
+    }
+}
+
+/// Reads one message; `Ok(None)` on a clean end of stream, `Err(reply)` when the peer sent
+/// something unusable or stalled.
+async fn read_request(
+    reader: &mut tokio::net::unix::OwnedReadHalf,
+    buf: &mut Vec<u8>,
+) -> Result<Option<ClientMessage<'static>>, AgentMessage<'static>> {
+    match tokio::time::timeout(REQUEST_TIMEOUT, protocol::read_frame(reader, buf)).await {
+        Err(_) => Err(error(
+            ErrorCode::BadFrame,
+            "timed out waiting for a request",
+        )),
+        Ok(Ok(false)) => Ok(None),
+        Ok(Ok(true)) => match protocol::decode::<ClientMessage>(buf) {
+            // Requests hold no borrowed data except stdin, which is refused here anyway.
+            Ok(ClientMessage::Stdin(_)) => Err(error(
+                ErrorCode::BadFrame,
+                "stdin sent without a running command",
+            )),
+            Ok(message) => Ok(Some(into_owned(message))),
+            Err(e) => Err(error(ErrorCode::BadFrame, crate::error_chain(&e))),
+        },
+        Ok(Err(e)) => Err(error(ErrorCode::BadFrame, crate::error_chain(&e))),
+    }
+}
+
+fn into_owned(message: ClientMessage<'_>) -> ClientMessage<'static> {
+    match message {
+        ClientMessage::Hello { version } => ClientMessage::Hello { version },
+        ClientMessage::Exec(request) => ClientMessage::Exec(request),
+        ClientMessage::Stdin(_) => ClientMessage::Stdin(&[]),
+        ClientMessage::CloseStdin => ClientMessage::CloseStdin,
+        ClientMessage::Signal { signal } => ClientMessage::Signal { signal },
+        ClientMessage::Ping => ClientMessage::Ping,
+    }
+}
+
+pub(super) fn error(code: ErrorCode, message: impl Into<String>) -> AgentMessage<'static> {
+    AgentMessage::Error {
+        code,
+        message: message.into(),
+    }
+}

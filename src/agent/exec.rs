@@ -1,0 +1,333 @@
+//! Running one command for one connection and streaming its output.
+//!
+//! The command gets its own session (so its process group id is its pid), no capabilities and
+//! the seccomp filter. A timeout, or the client going away, kills that process group and nothing
+//! else.
+
+use std::cell::Cell;
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::rc::Rc;
+
+use nix::sys::signal::Signal;
+use nix::sys::wait::WaitStatus;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::unix::{pipe, OwnedReadHalf, OwnedWriteHalf};
+use tokio::time::Instant;
+
+use super::connection::error;
+use super::{sleep_until_opt, Agent};
+use crate::protocol::{
+    self, AgentMessage, ClientMessage, CommandLine, ErrorCode, ExecRequest, ExitReport,
+    OutputStream, MAX_CHUNK_LEN,
+};
+use crate::runtime::sys;
+
+/// Default working directory of commands.
+const WORKSPACE: &str = "/workspace";
+
+/// Kernel pipe buffer for command output: large enough that a fast writer rarely waits for us.
+const PIPE_BYTES: i32 = 1 << 20;
+
+pub(super) async fn run(
+    agent: &Rc<Agent>,
+    request: ExecRequest,
+    reader: OwnedReadHalf,
+    mut writer: OwnedWriteHalf,
+) {
+    let mut outbuf = Vec::new();
+    let mut cmd = match build_command(agent, &request) {
+        Ok(cmd) => cmd,
+        Err(message) => {
+            let reply = error(ErrorCode::InvalidRequest, message);
+            let _ = protocol::write_frame(&mut writer, &reply, &mut outbuf).await;
+            return;
+        }
+    };
+    let oom_before = agent.oom_kills();
+    let started = Instant::now();
+    let mut child = match cmd.spawn() {
+        Ok(child) => child,
+        Err(e) => {
+            let program = cmd.get_program().to_string_lossy().into_owned();
+            let reply = error(
+                ErrorCode::SpawnFailed,
+                format!("failed to start `{program}`: {e}"),
+            );
+            let _ = protocol::write_frame(&mut writer, &reply, &mut outbuf).await;
+            return;
+        }
+    };
+    let pid = child.id();
+    // Registered before the first await: the reaper cannot collect this exit unseen.
+    let exited = agent.reaper.register(pid);
+    let _running = RunningGuard::new(agent, pid);
+    let span = tracing::debug_span!("exec", pid);
+    let _enter = span.enter();
+
+    let pipes = (
+        child.stdout.take().map(OwnedFd::from),
+        child.stderr.take().map(OwnedFd::from),
+        child.stdin.take().map(OwnedFd::from),
+    );
+    let (Some(stdout), Some(stderr), stdin) = pipes else {
+        let _ = sys::kill_process_group(pid, Signal::SIGKILL);
+        return;
+    };
+    let (mut stdout, mut stderr, stdin) = match open_pipes(stdout, stderr, stdin) {
+        Ok(pipes) => pipes,
+        Err(e) => {
+            let _ = sys::kill_process_group(pid, Signal::SIGKILL);
+            let reply = error(
+                ErrorCode::SpawnFailed,
+                format!("failed to attach output: {e}"),
+            );
+            let _ = protocol::write_frame(&mut writer, &reply, &mut outbuf).await;
+            return;
+        }
+    };
+
+    let started_msg = AgentMessage::Started { pid };
+    if protocol::write_frame(&mut writer, &started_msg, &mut outbuf)
+        .await
+        .is_err()
+    {
+        let _ = sys::kill_process_group(pid, Signal::SIGKILL);
+        return;
+    }
+
+    let cancelled = Rc::new(Cell::new(false));
+    let control = tokio::task::spawn_local(follow_client(reader, stdin, pid, cancelled.clone()));
+    let _control = AbortOnDrop(control);
+
+    let deadline = request
+        .timeout_ms
+        .map(|ms| started + std::time::Duration::from_millis(ms));
+    let mut out = Output::new(OutputStream::Stdout);
+    let mut err = Output::new(OutputStream::Stderr);
+    let mut seq = 0u64;
+    let mut timed_out = false;
+    let mut exited = exited;
+    let status = loop {
+        tokio::select! {
+            status = &mut exited => break status.ok(),
+            n = stdout.read(&mut out.buf), if out.open => {
+                if !out.forward(n, &mut seq, &mut writer, &mut outbuf).await {
+                    return cancel(pid, &cancelled);
+                }
+            }
+            n = stderr.read(&mut err.buf), if err.open => {
+                if !err.forward(n, &mut seq, &mut writer, &mut outbuf).await {
+                    return cancel(pid, &cancelled);
+                }
+            }
+            _ = sleep_until_opt(deadline), if !timed_out => {
+                tracing::debug!("timed out");
+                timed_out = true;
+                let _ = sys::kill_process_group(pid, Signal::SIGKILL);
+            }
+        }
+    };
+    if cancelled.get() {
+        return;
+    }
+    // Whatever the command wrote before exiting is already in the pipes; take it, but do not
+    // wait for background processes that inherited the pipes and may never close them.
+    for (output, pipe) in [(&mut out, &stdout), (&mut err, &stderr)] {
+        while output.open {
+            let n = pipe.try_read(&mut output.buf);
+            if matches!(&n, Err(e) if e.kind() == std::io::ErrorKind::WouldBlock) {
+                break;
+            }
+            if !output.forward(n, &mut seq, &mut writer, &mut outbuf).await {
+                return;
+            }
+        }
+    }
+
+    let (exit_code, signal) = match status {
+        Some(WaitStatus::Exited(_, code)) => (Some(code), None),
+        Some(WaitStatus::Signaled(_, signal, _)) => (None, Some(signal as i32)),
+        _ => (None, None),
+    };
+    let oom_killed =
+        signal == Some(Signal::SIGKILL as i32) && !timed_out && agent.oom_kills() > oom_before;
+    let report = ExitReport {
+        exit_code,
+        signal,
+        timed_out,
+        oom_killed,
+        duration_us: u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
+    };
+    tracing::debug!(?report, "exited");
+    let _ = protocol::write_frame(&mut writer, &AgentMessage::Exited(report), &mut outbuf).await;
+}
+
+/// One output pipe's read buffer and state.
+struct Output {
+    stream: OutputStream,
+    buf: Vec<u8>,
+    open: bool,
+}
+
+impl Output {
+    fn new(stream: OutputStream) -> Self {
+        Self {
+            stream,
+            buf: vec![0; MAX_CHUNK_LEN],
+            open: true,
+        }
+    }
+
+    /// Sends what a read produced. Returns false when the client is gone.
+    async fn forward(
+        &mut self,
+        read: std::io::Result<usize>,
+        seq: &mut u64,
+        writer: &mut OwnedWriteHalf,
+        outbuf: &mut Vec<u8>,
+    ) -> bool {
+        let n = match read {
+            Ok(0) | Err(_) => {
+                self.open = false;
+                return true;
+            }
+            Ok(n) => n,
+        };
+        let msg = AgentMessage::Output {
+            stream: self.stream,
+            seq: *seq,
+            data: &self.buf[..n],
+        };
+        *seq += 1;
+        protocol::write_frame(writer, &msg, outbuf).await.is_ok()
+    }
+}
+
+/// The client is gone: its command goes too.
+fn cancel(pid: u32, cancelled: &Cell<bool>) {
+    tracing::debug!("client gone, killing the command");
+    cancelled.set(true);
+    let _ = sys::kill_process_group(pid, Signal::SIGKILL);
+}
+
+/// Reads the client's side of the conversation while the command runs: stdin, signals, and
+/// the end of the connection (which cancels the command).
+async fn follow_client(
+    mut reader: OwnedReadHalf,
+    mut stdin: Option<pipe::Sender>,
+    pgid: u32,
+    cancelled: Rc<Cell<bool>>,
+) {
+    let mut buf = Vec::new();
+    loop {
+        let message = match protocol::read_frame(&mut reader, &mut buf).await {
+            Ok(true) => protocol::decode::<ClientMessage>(&buf).ok(),
+            Ok(false) | Err(_) => None,
+        };
+        match message {
+            Some(ClientMessage::Stdin(data)) => {
+                if let Some(pipe) = stdin.as_mut() {
+                    if pipe.write_all(data).await.is_err() {
+                        stdin = None;
+                    }
+                }
+            }
+            Some(ClientMessage::CloseStdin) => stdin = None,
+            Some(ClientMessage::Signal { signal }) => {
+                if let Ok(signal) = Signal::try_from(signal) {
+                    let _ = sys::kill_process_group(pgid, signal);
+                }
+            }
+            // End of stream, garbage or an out-of-place message: the client is gone or broken.
+            _ => return cancel(pgid, &cancelled),
+        }
+    }
+}
+
+fn build_command(agent: &Agent, request: &ExecRequest) -> Result<Command, String> {
+    let argv: Vec<&str> = match &request.command {
+        CommandLine::Argv(argv) => argv.iter().map(String::as_str).collect(),
+        CommandLine::Shell(script) => vec![shell(), "-c", script.as_str()],
+    };
+    let Some((program, args)) = argv.split_first() else {
+        return Err("empty command".into());
+    };
+    if argv.iter().any(|a| a.contains('\0')) {
+        return Err("command contains a NUL byte".into());
+    }
+    for (key, value) in &request.env {
+        if key.is_empty() || key.contains(['=', '\0']) || value.contains('\0') {
+            return Err(format!(
+                "invalid environment variable name or value: {key:?}"
+            ));
+        }
+    }
+    let cwd = request.cwd.as_deref().unwrap_or(WORKSPACE);
+    if cwd.contains('\0') || !Path::new(cwd).is_dir() {
+        return Err(format!("working directory {cwd} does not exist"));
+    }
+    let mut cmd = Command::new(program);
+    cmd.args(args)
+        .env_clear()
+        .envs(agent.base_env.iter().map(|(k, v)| (k, v)))
+        .envs(request.env.iter().map(|(k, v)| (k, v)))
+        .current_dir(cwd)
+        .stdin(if request.stdin {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    agent.hardening.apply_to(&mut cmd);
+    Ok(cmd)
+}
+
+fn shell() -> &'static str {
+    if Path::new("/bin/bash").exists() {
+        "/bin/bash"
+    } else {
+        "/bin/sh"
+    }
+}
+
+type Pipes = (pipe::Receiver, pipe::Receiver, Option<pipe::Sender>);
+
+fn open_pipes(stdout: OwnedFd, stderr: OwnedFd, stdin: Option<OwnedFd>) -> std::io::Result<Pipes> {
+    // A smaller buffer only costs throughput; not worth failing the command for.
+    let _ = sys::set_pipe_size(stdout.as_fd(), PIPE_BYTES);
+    Ok((
+        pipe::Receiver::from_owned_fd(stdout)?,
+        pipe::Receiver::from_owned_fd(stderr)?,
+        stdin.map(pipe::Sender::from_owned_fd).transpose()?,
+    ))
+}
+
+/// Keeps a command's process group in the agent's table while it runs.
+struct RunningGuard<'a> {
+    agent: &'a Agent,
+    pgid: u32,
+}
+
+impl<'a> RunningGuard<'a> {
+    fn new(agent: &'a Agent, pgid: u32) -> Self {
+        agent.running.borrow_mut().insert(pgid);
+        Self { agent, pgid }
+    }
+}
+
+impl Drop for RunningGuard<'_> {
+    fn drop(&mut self) {
+        self.agent.running.borrow_mut().remove(&self.pgid);
+    }
+}
+
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}

@@ -1,0 +1,204 @@
+//! The agent: PID 1 inside every sandbox.
+//!
+//! It serves the [`protocol`](crate::protocol) on a unix socket that was bound in the host's state
+//! directory before the sandbox's root was pivoted (so nothing inside can reach it), runs
+//! commands, reaps every zombie of the pid namespace, forwards termination signals to the running
+//! commands, and stops the sandbox by exiting once it has been idle for `sleep_after`.
+//!
+//! It is single-threaded (a current-thread tokio runtime): commands are started with
+//! fork + exec, and forking is only safe from a process without other threads.
+
+mod connection;
+mod exec;
+mod reaper;
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashSet;
+use std::fs::File;
+use std::io::{Read, Seek};
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Duration;
+
+use nix::sys::signal::Signal;
+use tokio::signal::unix::{signal, SignalKind};
+use tokio::time::Instant;
+
+use crate::runtime::cgroup::parse_oom_kill_count;
+use crate::runtime::sys::{self, Hardening};
+
+/// How long a shutting-down agent lets commands react to a forwarded SIGTERM before it exits
+/// (which kills whatever is left).
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// Everything the agent needs, prepared by the init path before the agent starts.
+pub struct AgentConfig {
+    /// The bound, listening protocol socket.
+    pub listener: std::os::unix::net::UnixListener,
+    /// The sandbox cgroup's OOM event counter file, opened before the pivot, if limits are
+    /// enforced by a memory controller.
+    pub oom_events: Option<File>,
+    /// Capability drop and seccomp filter for every command.
+    pub hardening: Arc<Hardening>,
+    /// Exit after this long without a connection or a running command; `None` = never.
+    pub sleep_after: Option<Duration>,
+    /// Environment every command starts with.
+    pub base_env: Vec<(String, String)>,
+}
+
+/// A failure that stops the agent.
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    /// The async runtime could not be built.
+    #[error("failed to start the agent's event loop")]
+    Runtime(#[source] std::io::Error),
+    /// The protocol socket could not be registered or accepted on.
+    #[error("failed to serve the agent socket")]
+    Listener(#[source] std::io::Error),
+    /// A signal handler could not be installed.
+    #[error("failed to install a signal handler")]
+    Signal(#[source] std::io::Error),
+}
+
+/// Runs the agent until it is told to stop, goes to sleep, or fails.
+pub fn run(config: AgentConfig) -> Result<(), AgentError> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(AgentError::Runtime)?;
+    let local = tokio::task::LocalSet::new();
+    local.block_on(&runtime, serve(config))
+}
+
+/// State shared by the agent's tasks (all on one thread).
+struct Agent {
+    hardening: Arc<Hardening>,
+    base_env: Vec<(String, String)>,
+    oom_events: Option<RefCell<File>>,
+    reaper: reaper::Reaper,
+    /// Process groups of the commands currently running, for signal forwarding.
+    running: RefCell<HashSet<u32>>,
+    /// Open connections; the sandbox is idle only when this is zero.
+    connections: Cell<usize>,
+    last_activity: Cell<Instant>,
+}
+
+impl Agent {
+    /// OOM kills counted by the sandbox's cgroup so far.
+    fn oom_kills(&self) -> u64 {
+        let Some(file) = &self.oom_events else {
+            return 0;
+        };
+        let mut file = file.borrow_mut();
+        let mut text = String::new();
+        if file.rewind().is_err() || file.read_to_string(&mut text).is_err() {
+            return 0;
+        }
+        parse_oom_kill_count(&text).unwrap_or(0)
+    }
+
+    fn forward_signal(&self, signal: Signal) {
+        for &pgid in self.running.borrow().iter() {
+            // A group that has just exited is not an error worth reporting.
+            let _ = sys::kill_process_group(pgid, signal);
+        }
+    }
+}
+
+/// Counts a connection as activity for as long as it lives.
+struct ActivityGuard(Rc<Agent>);
+
+impl ActivityGuard {
+    fn enter(agent: &Rc<Agent>) -> Self {
+        agent.connections.set(agent.connections.get() + 1);
+        agent.last_activity.set(Instant::now());
+        Self(Rc::clone(agent))
+    }
+}
+
+impl Drop for ActivityGuard {
+    fn drop(&mut self) {
+        self.0.connections.set(self.0.connections.get() - 1);
+        self.0.last_activity.set(Instant::now());
+    }
+}
+
+async fn serve(config: AgentConfig) -> Result<(), AgentError> {
+    // Installed before any command starts, so no exit can be missed.
+    let mut sigchld = signal(SignalKind::child()).map_err(AgentError::Signal)?;
+    let mut sigterm = signal(SignalKind::terminate()).map_err(AgentError::Signal)?;
+    let mut sigint = signal(SignalKind::interrupt()).map_err(AgentError::Signal)?;
+    let mut sighup = signal(SignalKind::hangup()).map_err(AgentError::Signal)?;
+
+    config
+        .listener
+        .set_nonblocking(true)
+        .map_err(AgentError::Listener)?;
+    let listener =
+        tokio::net::UnixListener::from_std(config.listener).map_err(AgentError::Listener)?;
+    let agent = Rc::new(Agent {
+        hardening: config.hardening,
+        base_env: config.base_env,
+        oom_events: config.oom_events.map(RefCell::new),
+        reaper: reaper::Reaper::default(),
+        running: RefCell::new(HashSet::new()),
+        connections: Cell::new(0),
+        last_activity: Cell::new(Instant::now()),
+    });
+    tracing::info!("agent serving");
+
+    loop {
+        // Re-computed every turn: any connection pushes the deadline back.
+        let idle_deadline = config
+            .sleep_after
+            .map(|after| agent.last_activity.get() + after);
+        tokio::select! {
+            accepted = listener.accept() => {
+                let (stream, _) = accepted.map_err(AgentError::Listener)?;
+                tokio::task::spawn_local(connection::serve(Rc::clone(&agent), stream));
+            }
+            _ = sigchld.recv() => agent.reaper.reap_all(),
+            _ = sighup.recv() => agent.forward_signal(Signal::SIGHUP),
+            _ = sigterm.recv() => return shut_down(&agent, Signal::SIGTERM, &mut sigchld).await,
+            _ = sigint.recv() => return shut_down(&agent, Signal::SIGINT, &mut sigchld).await,
+            _ = sleep_until_opt(idle_deadline) => {
+                if agent.connections.get() == 0 && agent.running.borrow().is_empty() {
+                    tracing::info!("idle for {:?}, going to sleep", config.sleep_after);
+                    return Ok(());
+                }
+                // Busy: count now as activity so the deadline moves on.
+                agent.last_activity.set(Instant::now());
+            }
+        }
+    }
+}
+
+async fn sleep_until_opt(deadline: Option<Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Forwards `signal` to every command, gives them [`SHUTDOWN_GRACE`] to finish, then returns
+/// (the agent's exit kills whatever is left in the pid namespace).
+async fn shut_down(
+    agent: &Rc<Agent>,
+    signal: Signal,
+    sigchld: &mut tokio::signal::unix::Signal,
+) -> Result<(), AgentError> {
+    tracing::info!(?signal, "shutting down");
+    agent.forward_signal(signal);
+    let deadline = Instant::now() + SHUTDOWN_GRACE;
+    while !agent.running.borrow().is_empty() {
+        tokio::select! {
+            _ = sigchld.recv() => {
+                agent.reaper.reap_all();
+                // Let the exec tasks observe their exits and deregister.
+                tokio::task::yield_now().await;
+            }
+            _ = tokio::time::sleep_until(deadline) => break,
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,357 @@
+//! The `sandpit` command line: argument parsing and rendering for humans (`--json` for
+//! programs). Logic a library user would need lives in the SDK, not here.
+
+mod parse;
+
+use std::io::Write;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::sandbox::{
+    self, Command, Error, ExecEvent, Limits, Network, OutputStream, SandboxOptions, SandboxState,
+    Sandboxes, SandboxesConfig,
+};
+
+/// Exit status of `sandbox exec` when sandpit itself failed (the command's own statuses use
+/// 0-255 otherwise; Docker uses 125 the same way).
+const EXEC_FAILED: u8 = 125;
+
+#[derive(Parser)]
+#[command(
+    name = "sandpit",
+    version,
+    about = "Run GitHub Actions workflows in millisecond Linux sandboxes"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Top,
+}
+
+#[derive(Subcommand)]
+enum Top {
+    /// Create, use and destroy sandboxes directly.
+    #[command(subcommand)]
+    Sandbox(SandboxCmd),
+}
+
+#[derive(Subcommand)]
+enum SandboxCmd {
+    /// Create a sandbox (or do nothing if it exists).
+    Create {
+        /// Sandbox id: 1-63 characters of a-z, 0-9 and '-'.
+        id: String,
+        #[command(flatten)]
+        options: CreateArgs,
+    },
+    /// Run a command in a sandbox (creating it if missing), streaming its output; exits with
+    /// the command's status (128+N if killed by signal N, 124 on timeout).
+    Exec {
+        /// Sandbox id.
+        id: String,
+        /// Working directory inside (default /workspace).
+        #[arg(long)]
+        cwd: Option<String>,
+        /// Environment variable for the command, K=V (repeatable).
+        #[arg(long = "env", short = 'e', value_parser = parse::env_pair)]
+        env: Vec<(String, String)>,
+        /// Kill the command's process group after this long (e.g. 30s, 5m).
+        #[arg(long, value_parser = parse::duration)]
+        timeout: Option<Duration>,
+        /// Pass this process's stdin to the command (otherwise it reads /dev/null).
+        #[arg(long, short = 'i')]
+        interactive: bool,
+        #[command(flatten)]
+        options: CreateArgs,
+        /// The command and its arguments.
+        #[arg(last = true, required = true)]
+        command: Vec<String>,
+    },
+    /// List sandboxes.
+    List {
+        /// One JSON object per line, for programs.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Destroy sandboxes: every process, mount, cgroup and file of them.
+    Destroy {
+        /// Sandbox ids.
+        #[arg(required_unless_present = "all")]
+        ids: Vec<String>,
+        /// Destroy every sandbox of this state directory.
+        #[arg(long, conflicts_with = "ids")]
+        all: bool,
+    },
+    /// Remove what crashes and reboots left behind (sleeping sandboxes keep their workspace).
+    Prune {
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Options applied when a sandbox is created.
+#[derive(Args, Clone)]
+struct CreateArgs {
+    /// Memory limit, e.g. 512M, 2G.
+    #[arg(long, value_parser = parse::size)]
+    memory: Option<u64>,
+    /// Maximum number of processes and threads.
+    #[arg(long)]
+    pids: Option<u64>,
+    /// CPU quota in CPUs, e.g. 1.5.
+    #[arg(long, value_parser = parse::cpus)]
+    cpus: Option<u64>,
+    /// Network: none (loopback only) or host.
+    #[arg(long, value_parser = parse::network, default_value = "none")]
+    network: Network,
+    /// Bind a host path: HOST:SANDBOX[:ro] (repeatable).
+    #[arg(long = "mount", value_parser = parse::mount)]
+    mounts: Vec<sandbox::BindMount>,
+    /// Stop the sandbox after this long idle (its /workspace is kept).
+    #[arg(long, value_parser = parse::duration, default_value = "10m")]
+    sleep_after: Duration,
+    /// Never stop the sandbox for being idle.
+    #[arg(long)]
+    keep_alive: bool,
+}
+
+impl CreateArgs {
+    fn options(&self) -> SandboxOptions {
+        SandboxOptions {
+            limits: Limits {
+                memory_bytes: self.memory,
+                pids: self.pids,
+                cpu_millis: self.cpus,
+            },
+            network: self.network,
+            mounts: self.mounts.clone(),
+            sleep_after: self.sleep_after,
+            keep_alive: self.keep_alive,
+            env: Vec::new(),
+        }
+    }
+}
+
+/// Runs the command line and returns the process exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: failed to start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let Top::Sandbox(cmd) = cli.command;
+    runtime.block_on(sandbox_main(cmd))
+}
+
+async fn sandbox_main(cmd: SandboxCmd) -> ExitCode {
+    let failure = if matches!(cmd, SandboxCmd::Exec { .. }) {
+        ExitCode::from(EXEC_FAILED)
+    } else {
+        ExitCode::FAILURE
+    };
+    let sandboxes = match Sandboxes::open(SandboxesConfig::from_env()) {
+        Ok(s) => s,
+        Err(e) => return report(&e, failure),
+    };
+    let result = match cmd {
+        SandboxCmd::Create { id, options } => sandboxes
+            .get(&id, options.options())
+            .await
+            .map(|_| ExitCode::SUCCESS),
+        SandboxCmd::Exec {
+            id,
+            cwd,
+            env,
+            timeout,
+            interactive,
+            options,
+            command,
+        } => {
+            let mut cmd = Command::argv(command);
+            for (k, v) in env {
+                cmd = cmd.env(k, v);
+            }
+            if let Some(cwd) = cwd {
+                cmd = cmd.cwd(cwd);
+            }
+            if let Some(timeout) = timeout {
+                cmd = cmd.timeout(timeout);
+            }
+            if interactive {
+                cmd = cmd.stdin_piped();
+            }
+            exec(&sandboxes, &id, options.options(), cmd, interactive).await
+        }
+        SandboxCmd::List { json } => list(&sandboxes, json).await,
+        SandboxCmd::Destroy { ids, all } => destroy(&sandboxes, ids, all).await,
+        SandboxCmd::Prune { json } => prune(&sandboxes, json).await,
+    };
+    result.unwrap_or_else(|e| report(&e, failure))
+}
+
+/// Prints an error as one line plus a hint where one helps.
+fn report(e: &Error, code: ExitCode) -> ExitCode {
+    eprintln!("error: {}", crate::error_chain(e));
+    match e.code() {
+        sandbox::ErrorCode::InvalidId => {
+            eprintln!("hint: use lowercase letters, digits and '-', e.g. `my-job-1`")
+        }
+        sandbox::ErrorCode::AgentUnreachable => {
+            eprintln!(
+                "hint: the sandbox may be restarting; try again, or `sandpit sandbox destroy` it"
+            )
+        }
+        _ => {}
+    }
+    if matches!(e.code(), sandbox::ErrorCode::InvalidId) {
+        return ExitCode::from(2);
+    }
+    code
+}
+
+async fn exec(
+    sandboxes: &Sandboxes,
+    id: &str,
+    options: SandboxOptions,
+    cmd: Command,
+    interactive: bool,
+) -> Result<ExitCode, Error> {
+    let sandbox = sandboxes.get(id, options).await?;
+    let mut stream = sandbox.exec_stream(cmd).await?;
+    if interactive {
+        if let Some(mut input) = stream.input() {
+            tokio::spawn(async move {
+                use tokio::io::AsyncReadExt;
+                let mut stdin = tokio::io::stdin();
+                let mut buf = vec![0u8; 64 << 10];
+                while let Ok(n) = stdin.read(&mut buf).await {
+                    if n == 0 || input.write(&buf[..n]).await.is_err() {
+                        break;
+                    }
+                }
+                let _ = input.close_stdin().await;
+            });
+        }
+    }
+    let mut stdout = std::io::stdout().lock();
+    let mut stderr = std::io::stderr().lock();
+    loop {
+        let event = tokio::select! {
+            event = stream.next() => event,
+            _ = tokio::signal::ctrl_c() => {
+                // Dropping the stream kills the command's process group.
+                drop(stream);
+                return Ok(ExitCode::from(130));
+            }
+        };
+        match event {
+            Some(Ok(ExecEvent::Output { stream, data, .. })) => {
+                // A closed stdout (e.g. piped into `head`) must not fail the command.
+                let _ = match stream {
+                    OutputStream::Stdout => stdout.write_all(&data).and_then(|_| stdout.flush()),
+                    OutputStream::Stderr => stderr.write_all(&data),
+                };
+            }
+            Some(Ok(ExecEvent::Started { .. })) => {}
+            Some(Ok(ExecEvent::Exit(report))) => {
+                if report.oom_killed {
+                    eprintln!("sandpit: the command was killed: sandbox {id} ran out of memory");
+                } else if report.timed_out {
+                    eprintln!("sandpit: the command timed out and was killed");
+                }
+                let status = report.shell_status().clamp(0, 255);
+                return Ok(ExitCode::from(status as u8));
+            }
+            Some(Err(e)) => return Err(e),
+            None => return Ok(ExitCode::from(EXEC_FAILED)),
+        }
+    }
+}
+
+async fn list(sandboxes: &Sandboxes, json: bool) -> Result<ExitCode, Error> {
+    let list = sandboxes.list().await?;
+    let mut out = std::io::stdout().lock();
+    if json {
+        for info in &list {
+            let line = serde_json::json!({
+                "id": info.record.id,
+                "state": info.state,
+                "created_at": info.record.created_at,
+                "pid": info.record.agent.map(|a| a.pid),
+                "network": info.record.spec.network,
+                "limits": info.record.spec.limits,
+            });
+            let _ = writeln!(out, "{line}");
+        }
+    } else {
+        let _ = writeln!(out, "{:<30} {:<9} {:<8} CREATED", "ID", "STATE", "PID");
+        for info in &list {
+            let state = match info.state {
+                SandboxState::Running => "running",
+                SandboxState::Sleeping => "sleeping",
+            };
+            let pid = match (info.state, info.record.agent) {
+                (SandboxState::Running, Some(a)) => a.pid.to_string(),
+                _ => "-".into(),
+            };
+            let created = info.record.created_at.format("%Y-%m-%d %H:%M:%S");
+            let _ = writeln!(
+                out,
+                "{:<30} {:<9} {:<8} {created}",
+                info.record.id, state, pid
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn destroy(sandboxes: &Sandboxes, ids: Vec<String>, all: bool) -> Result<ExitCode, Error> {
+    let ids = if all {
+        sandboxes
+            .list()
+            .await?
+            .into_iter()
+            .map(|info| info.record.id)
+            .collect()
+    } else {
+        ids
+    };
+    for id in ids {
+        if !sandboxes.destroy(&id).await? {
+            eprintln!("sandpit: sandbox {id} did not exist");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn prune(sandboxes: &Sandboxes, json: bool) -> Result<ExitCode, Error> {
+    let report = sandboxes.prune().await?;
+    if json {
+        println!("{}", serde_json::to_string(&report).unwrap_or_default());
+    } else {
+        let total =
+            report.orphan_dirs.len() + report.stale_cgroups.len() + report.stale_sockets.len();
+        println!(
+            "removed {total} leftover(s): {} orphan director(ies), {} stale cgroup(s), {} stale socket(s)",
+            report.orphan_dirs.len(),
+            report.stale_cgroups.len(),
+            report.stale_sockets.len()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}

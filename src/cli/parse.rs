@@ -1,0 +1,164 @@
+//! Value parsers for command-line options (sizes, durations, mounts).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::sandbox::{BindMount, Network};
+
+/// `512M`, `2G`, `1.5GiB`, `4096` (bytes).
+pub(super) fn size(text: &str) -> Result<u64, String> {
+    let t = text.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (number, unit) = t.split_at(split);
+    let number: f64 = number
+        .parse()
+        .map_err(|_| format!("invalid size {text:?}: expected e.g. 512M or 2G"))?;
+    let multiplier: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" | "kib" => 1 << 10,
+        "m" | "mb" | "mib" => 1 << 20,
+        "g" | "gb" | "gib" => 1 << 30,
+        "t" | "tb" | "tib" => 1 << 40,
+        _ => return Err(format!("invalid size unit in {text:?}: use K, M, G or T")),
+    };
+    let bytes = number * multiplier as f64;
+    if !(1.0..=u64::MAX as f64).contains(&bytes) {
+        return Err(format!("size {text:?} is out of range"));
+    }
+    Ok(bytes as u64)
+}
+
+/// `30s`, `10m`, `1h`, `500ms`, `45` (seconds).
+pub(super) fn duration(text: &str) -> Result<Duration, String> {
+    let t = text.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (number, unit) = t.split_at(split);
+    let number: f64 = number
+        .parse()
+        .map_err(|_| format!("invalid duration {text:?}: expected e.g. 30s, 10m, 1h"))?;
+    let seconds = match unit {
+        "ms" => number / 1000.0,
+        "" | "s" => number,
+        "m" => number * 60.0,
+        "h" => number * 3600.0,
+        _ => {
+            return Err(format!(
+                "invalid duration unit in {text:?}: use ms, s, m or h"
+            ))
+        }
+    };
+    Duration::try_from_secs_f64(seconds).map_err(|_| format!("duration {text:?} is out of range"))
+}
+
+/// `1.5` CPUs → 1500 milli-CPUs.
+pub(super) fn cpus(text: &str) -> Result<u64, String> {
+    let cpus: f64 = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("invalid CPU count {text:?}: expected e.g. 1.5"))?;
+    if !(0.01..=4096.0).contains(&cpus) {
+        return Err(format!("CPU count {text:?} is out of range (0.01 to 4096)"));
+    }
+    Ok((cpus * 1000.0).round() as u64)
+}
+
+/// `none` or `host`.
+pub(super) fn network(text: &str) -> Result<Network, String> {
+    match text {
+        "none" => Ok(Network::None),
+        "host" => Ok(Network::Host),
+        _ => Err(format!("invalid network {text:?}: use none or host")),
+    }
+}
+
+/// `HOST:SANDBOX[:ro|:rw]`.
+pub(super) fn mount(text: &str) -> Result<BindMount, String> {
+    let parts: Vec<&str> = text.split(':').collect();
+    let (host, sandbox, read_only) = match parts.as_slice() {
+        [host, sandbox] => (host, sandbox, false),
+        [host, sandbox, "ro"] => (host, sandbox, true),
+        [host, sandbox, "rw"] => (host, sandbox, false),
+        _ => {
+            return Err(format!(
+                "invalid mount {text:?}: expected HOST:SANDBOX[:ro]"
+            ))
+        }
+    };
+    Ok(BindMount {
+        host: PathBuf::from(host),
+        sandbox: PathBuf::from(sandbox),
+        read_only,
+    })
+}
+
+/// `K=V`.
+pub(super) fn env_pair(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
+        _ => Err(format!(
+            "invalid environment variable {text:?}: expected KEY=VALUE"
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_parse_with_binary_units() {
+        let cases = [
+            ("512M", Ok(512 << 20)),
+            ("2G", Ok(2 << 30)),
+            ("1.5GiB", Ok(3 << 29)),
+            ("4096", Ok(4096)),
+            ("64k", Ok(64 << 10)),
+        ];
+        for (input, want) in cases {
+            assert_eq!(size(input), want, "{input}");
+        }
+        for bad in ["", "M", "12X", "-5M", "0"] {
+            assert!(size(bad).is_err(), "{bad:?} should be refused");
+        }
+    }
+
+    #[test]
+    fn durations_parse_with_units() {
+        let cases = [
+            ("30s", Duration::from_secs(30)),
+            ("10m", Duration::from_secs(600)),
+            ("1h", Duration::from_secs(3600)),
+            ("500ms", Duration::from_millis(500)),
+            ("45", Duration::from_secs(45)),
+        ];
+        for (input, want) in cases {
+            assert_eq!(duration(input), Ok(want), "{input}");
+        }
+        for bad in ["", "s", "5d", "-1s"] {
+            assert!(duration(bad).is_err(), "{bad:?} should be refused");
+        }
+    }
+
+    #[test]
+    fn mounts_parse_host_sandbox_and_mode() {
+        let m = mount("/srv/data:/data:ro").unwrap();
+        assert_eq!(m.host, PathBuf::from("/srv/data"));
+        assert_eq!(m.sandbox, PathBuf::from("/data"));
+        assert!(m.read_only);
+        assert!(!mount("/a:/b").unwrap().read_only);
+        assert!(mount("/a").is_err());
+        assert!(mount("/a:/b:xx").is_err());
+    }
+
+    #[test]
+    fn cpus_become_milli_cpus() {
+        assert_eq!(cpus("1.5"), Ok(1500));
+        assert_eq!(cpus("0.25"), Ok(250));
+        assert!(cpus("0").is_err());
+        assert!(cpus("lots").is_err());
+    }
+}

@@ -1,0 +1,350 @@
+//! The wire protocol between the SDK (client) and the agent (PID 1 inside a sandbox).
+//!
+//! One connection carries one conversation: the client sends [`ClientMessage::Hello`] and then a
+//! request; the agent answers [`AgentMessage::Hello`] and then the request's replies. An exec
+//! streams [`AgentMessage::Output`] chunks and ends with exactly one [`AgentMessage::Exited`];
+//! closing the connection before that cancels the command.
+//!
+//! Frames are a 4-byte big-endian length followed by a postcard-encoded message. A frame longer
+//! than [`MAX_FRAME_LEN`] is refused before any of it is buffered, so a hostile peer cannot make
+//! the other side allocate more than that.
+
+use serde::{Deserialize, Serialize};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+/// Protocol version; bumped on any incompatible change to the messages below.
+pub const VERSION: u32 = 1;
+
+/// Largest frame either side accepts (payload bytes, excluding the length prefix).
+pub const MAX_FRAME_LEN: usize = 4 << 20;
+
+/// Largest output or stdin chunk a sender puts in one frame.
+pub const MAX_CHUNK_LEN: usize = 256 << 10;
+
+/// What a client asks of the agent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ClientMessage<'a> {
+    /// First message on every connection.
+    Hello {
+        /// The client's [`VERSION`].
+        version: u32,
+    },
+    /// Run a command; the agent replies `Started`, `Output`…, `Exited` (or `Error`).
+    Exec(ExecRequest),
+    /// Bytes for the running command's stdin (only if the request asked for stdin).
+    Stdin(#[serde(borrow, with = "serde_bytes")] &'a [u8]),
+    /// Close the running command's stdin.
+    CloseStdin,
+    /// Send a signal to the running command's whole process group.
+    Signal {
+        /// Signal number, e.g. 15 for SIGTERM.
+        signal: i32,
+    },
+    /// Liveness check; the agent replies `Pong`.
+    Ping,
+}
+
+/// The command of an exec request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CommandLine {
+    /// Program and arguments, run without a shell. The program is looked up in `PATH`.
+    Argv(Vec<String>),
+    /// A shell string, run with `bash -c` (or `sh -c` where bash is missing).
+    Shell(String),
+}
+
+/// Everything the agent needs to start one command.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExecRequest {
+    /// What to run.
+    pub command: CommandLine,
+    /// Variables added to (and overriding) the sandbox's base environment.
+    pub env: Vec<(String, String)>,
+    /// Working directory inside the sandbox; `/workspace` when absent.
+    pub cwd: Option<String>,
+    /// Whether the client will send stdin; otherwise the command's stdin is `/dev/null`.
+    pub stdin: bool,
+    /// Kill the command's process group after this many milliseconds.
+    pub timeout_ms: Option<u64>,
+}
+
+/// Which output stream a chunk came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum OutputStream {
+    /// The command's standard output.
+    Stdout,
+    /// The command's standard error.
+    Stderr,
+}
+
+/// What the agent sends back.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AgentMessage<'a> {
+    /// Reply to `Hello`.
+    Hello {
+        /// The agent's [`VERSION`].
+        version: u32,
+    },
+    /// The command was started.
+    Started {
+        /// Its pid inside the sandbox (also its process group id).
+        pid: u32,
+    },
+    /// A chunk of output. Sequence numbers start at 0 and count chunks of both streams together,
+    /// so interleaving is preserved.
+    Output {
+        /// Which stream.
+        stream: OutputStream,
+        /// Position of this chunk among all chunks of the command.
+        seq: u64,
+        /// The bytes.
+        #[serde(borrow, with = "serde_bytes")]
+        data: &'a [u8],
+    },
+    /// The command ended; always the last message of an exec.
+    Exited(ExitReport),
+    /// The request failed; the connection is closed after this.
+    Error {
+        /// Machine-readable kind.
+        code: ErrorCode,
+        /// Human-readable detail.
+        message: String,
+    },
+    /// Reply to `Ping`.
+    Pong,
+}
+
+/// How a command ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExitReport {
+    /// Exit code when the command exited normally.
+    pub exit_code: Option<i32>,
+    /// Signal number when the command was killed by a signal.
+    pub signal: Option<i32>,
+    /// The agent killed it because its timeout passed.
+    pub timed_out: bool,
+    /// It was killed by the kernel's OOM killer (the sandbox hit its memory limit).
+    pub oom_killed: bool,
+    /// Wall time from start to exit, in microseconds.
+    pub duration_us: u64,
+}
+
+impl ExitReport {
+    /// The exit status a shell would report: the exit code, 128 + signal when killed, 124 on
+    /// timeout (as coreutils `timeout` does).
+    pub fn shell_status(&self) -> i32 {
+        if self.timed_out {
+            124
+        } else if let Some(code) = self.exit_code {
+            code
+        } else {
+            128 + self.signal.unwrap_or(0)
+        }
+    }
+}
+
+/// Kinds of agent-side failures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ErrorCode {
+    /// The peers speak different protocol versions.
+    VersionMismatch,
+    /// A frame could not be decoded, was too large, or came out of order.
+    BadFrame,
+    /// The command could not be started (not found, not executable, bad cwd…).
+    SpawnFailed,
+    /// The request was invalid (empty argv, NUL bytes…).
+    InvalidRequest,
+}
+
+/// A framing or decoding failure.
+#[derive(Debug, thiserror::Error)]
+pub enum ProtocolError {
+    /// The underlying socket failed.
+    #[error("failed to {op} a protocol frame")]
+    Io {
+        /// "read" or "write".
+        op: &'static str,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The peer announced a frame larger than [`MAX_FRAME_LEN`].
+    #[error("frame of {len} bytes exceeds the limit of {MAX_FRAME_LEN} bytes")]
+    FrameTooLarge {
+        /// The announced length.
+        len: usize,
+    },
+    /// The connection ended in the middle of a frame.
+    #[error("connection closed in the middle of a frame")]
+    Truncated,
+    /// The payload is not a valid message.
+    #[error("failed to decode a protocol message")]
+    Decode(#[source] postcard::Error),
+    /// A message could not be encoded (should not happen for well-formed values).
+    #[error("failed to encode a protocol message")]
+    Encode(#[source] postcard::Error),
+}
+
+/// Reads one frame's payload into `buf` (replacing its contents).
+///
+/// Returns `Ok(false)` on a clean end of stream at a frame boundary.
+pub async fn read_frame<R: AsyncRead + Unpin>(
+    reader: &mut R,
+    buf: &mut Vec<u8>,
+) -> Result<bool, ProtocolError> {
+    let mut len_bytes = [0u8; 4];
+    let mut filled = 0;
+    while filled < 4 {
+        let n = reader
+            .read(&mut len_bytes[filled..])
+            .await
+            .map_err(|source| ProtocolError::Io { op: "read", source })?;
+        if n == 0 {
+            return if filled == 0 {
+                Ok(false)
+            } else {
+                Err(ProtocolError::Truncated)
+            };
+        }
+        filled += n;
+    }
+    let len = u32::from_be_bytes(len_bytes) as usize;
+    if len > MAX_FRAME_LEN {
+        return Err(ProtocolError::FrameTooLarge { len });
+    }
+    buf.clear();
+    buf.resize(len, 0);
+    reader.read_exact(buf).await.map_err(|source| {
+        if source.kind() == std::io::ErrorKind::UnexpectedEof {
+            ProtocolError::Truncated
+        } else {
+            ProtocolError::Io { op: "read", source }
+        }
+    })?;
+    Ok(true)
+}
+
+/// Decodes a message from a frame payload read by [`read_frame`].
+pub fn decode<'a, T: Deserialize<'a>>(payload: &'a [u8]) -> Result<T, ProtocolError> {
+    postcard::from_bytes(payload).map_err(ProtocolError::Decode)
+}
+
+/// Encodes `msg` as one frame (length prefix included) into `buf`, replacing its contents.
+pub fn encode<T: Serialize>(msg: &T, buf: &mut Vec<u8>) -> Result<(), ProtocolError> {
+    buf.clear();
+    buf.extend_from_slice(&[0; 4]);
+    let taken = std::mem::take(buf);
+    *buf = postcard::to_extend(msg, taken).map_err(ProtocolError::Encode)?;
+    let len = buf.len() - 4;
+    if len > MAX_FRAME_LEN {
+        return Err(ProtocolError::FrameTooLarge { len });
+    }
+    buf[..4].copy_from_slice(&(len as u32).to_be_bytes());
+    Ok(())
+}
+
+/// Encodes `msg` into `buf` and writes it as one frame.
+pub async fn write_frame<W: AsyncWrite + Unpin, T: Serialize>(
+    writer: &mut W,
+    msg: &T,
+    buf: &mut Vec<u8>,
+) -> Result<(), ProtocolError> {
+    encode(msg, buf)?;
+    writer
+        .write_all(buf)
+        .await
+        .map_err(|source| ProtocolError::Io {
+            op: "write",
+            source,
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn round_trip(msg: &AgentMessage<'_>) -> Vec<u8> {
+        let mut frame = Vec::new();
+        encode(msg, &mut frame).unwrap();
+        let mut reader = &frame[..];
+        let mut payload = Vec::new();
+        assert!(read_frame(&mut reader, &mut payload).await.unwrap());
+        payload
+    }
+
+    #[tokio::test]
+    async fn output_chunk_survives_a_round_trip_byte_for_byte() {
+        let data: Vec<u8> = (0..=255u8).cycle().take(70_000).collect();
+        let msg = AgentMessage::Output {
+            stream: OutputStream::Stderr,
+            seq: 7,
+            data: &data,
+        };
+        let payload = round_trip(&msg).await;
+        assert_eq!(decode::<AgentMessage>(&payload).unwrap(), msg);
+    }
+
+    #[tokio::test]
+    async fn oversized_frame_is_refused_before_reading_its_body() {
+        let frame = ((MAX_FRAME_LEN + 1) as u32).to_be_bytes();
+        let mut reader = &frame[..];
+        let err = read_frame(&mut reader, &mut Vec::new()).await.unwrap_err();
+        assert!(matches!(err, ProtocolError::FrameTooLarge { .. }), "{err}");
+    }
+
+    #[tokio::test]
+    async fn truncated_frame_is_an_error_not_an_end_of_stream() {
+        let mut frame = Vec::new();
+        encode(&ClientMessage::Ping, &mut frame).unwrap();
+        frame.extend_from_slice(&[0, 0, 0, 9, 1, 2]);
+        let mut reader = &frame[..];
+        let mut payload = Vec::new();
+        assert!(read_frame(&mut reader, &mut payload).await.unwrap());
+        let err = read_frame(&mut reader, &mut payload).await.unwrap_err();
+        assert!(matches!(err, ProtocolError::Truncated), "{err}");
+    }
+
+    #[tokio::test]
+    async fn garbage_payload_is_a_decode_error() {
+        let err = decode::<ClientMessage>(&[0xff, 0xff, 0xff]).unwrap_err();
+        assert!(matches!(err, ProtocolError::Decode(_)), "{err}");
+    }
+
+    #[test]
+    fn shell_status_follows_shell_conventions() {
+        let base = ExitReport {
+            exit_code: None,
+            signal: None,
+            timed_out: false,
+            oom_killed: false,
+            duration_us: 0,
+        };
+        let cases = [
+            (
+                ExitReport {
+                    exit_code: Some(3),
+                    ..base
+                },
+                3,
+            ),
+            (
+                ExitReport {
+                    signal: Some(9),
+                    ..base
+                },
+                137,
+            ),
+            (
+                ExitReport {
+                    signal: Some(9),
+                    timed_out: true,
+                    ..base
+                },
+                124,
+            ),
+        ];
+        for (report, want) in cases {
+            assert_eq!(report.shell_status(), want, "{report:?}");
+        }
+    }
+}

@@ -1,0 +1,1769 @@
+//! Builds a sandbox's root filesystem and pivots into it.
+//!
+//! The privileged sequence is first computed as data by [`plan`], which is pure apart from
+//! looking at the host's system directories, and then executed by [`apply`], one syscall (or a
+//! tiny group of them) per [`Step`]. Keeping the two apart lets the whole layout be unit-tested
+//! without root, and makes the order of operations readable top to bottom.
+//!
+//! The resulting root is a tmpfs holding:
+//! - the host's system directories (`/usr`, `/etc`, …) as overlays whose writable layer lives on
+//!   a scratch tmpfs, so a job can `apt-get install` and the changes vanish with the sandbox;
+//!   merged-`/usr` symlinks (`/bin -> usr/bin`) are recreated as symlinks;
+//! - a fresh `/proc` with the dangerous entries masked, a minimal `/dev`, tmpfs `/tmp`, `/run`
+//!   and `/dev/shm`, empty `/root`, `/home`, `/var/tmp`, `/mnt` and `/sys`;
+//! - the job's workspace at `/workspace` and any explicitly requested extra bind mounts.
+//!
+//! Nothing else of the host is reachable once the old root is detached.
+
+use std::ffi::{CString, OsStr};
+use std::fs::File;
+use std::io::{self, Write};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Component, Path, PathBuf};
+
+use nix::errno::Errno;
+use nix::fcntl::{AtFlags, OFlag};
+use nix::mount::{MntFlags, MsFlags};
+use nix::sys::stat::{Mode, SFlag};
+use nix::unistd::UnlinkatFlags;
+
+/// Host directories that make up the operating system a job runs on. Each one that exists on the
+/// host is either recreated as the same symlink (merged `/usr`) or overlaid copy-on-write.
+const SYSTEM_DIRS: &[&str] = &[
+    "usr", "bin", "sbin", "lib", "lib32", "lib64", "libx32", "etc", "opt",
+];
+
+/// Top-level sandbox paths under which no extra mount may go: they hold kernel interfaces that
+/// are deliberately restricted (or, for `.oldroot`, the pivot's scratch point).
+const KERNEL_DIRS: &[&str] = &["proc", "dev", "sys", OLD_ROOT];
+
+/// Where the workspace appears inside the sandbox.
+const WORKSPACE: &str = "workspace";
+
+/// Directory, relative to the new root, on which the host's root is parked during the pivot.
+const OLD_ROOT: &str = ".oldroot";
+
+/// `/proc` files that leak host information or act on the whole machine (`sysrq-trigger` can
+/// reboot it even without capabilities); each is replaced by `/dev/null`.
+const MASKED_PROC_FILES: &[&str] = &[
+    "kcore",
+    "sysrq-trigger",
+    "timer_list",
+    "keys",
+    "latency_stats",
+    "sched_debug",
+];
+
+/// `/proc` directories exposing hardware control; each is covered by an empty read-only tmpfs.
+const MASKED_PROC_DIRS: &[&str] = &["acpi", "scsi"];
+
+/// `/proc` subtrees that programs legitimately read but must never write (sysctls, IRQ
+/// affinity, device and filesystem tunables).
+const READ_ONLY_PROC_DIRS: &[&str] = &["sys", "irq", "bus", "fs"];
+
+/// The character devices a sandbox gets: `(name, major, minor)`, all mode 0666.
+const DEVICES: &[(&str, u64, u64)] = &[
+    ("null", 1, 3),
+    ("zero", 1, 5),
+    ("full", 1, 7),
+    ("random", 1, 8),
+    ("urandom", 1, 9),
+    ("tty", 5, 0),
+];
+
+/// Longest hostname the kernel accepts (`HOST_NAME_MAX`).
+const HOST_NAME_MAX: usize = 64;
+
+/// What a sandbox's root filesystem is built from.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct RootfsSpec {
+    /// Empty host directory on which the new root (a tmpfs) is mounted, e.g.
+    /// `<state>/sandboxes/<id>/root`.
+    pub root: PathBuf,
+    /// Empty host directory where a tmpfs holding the overlay upper/work dirs is mounted (writes
+    /// to /usr, /etc… land there and vanish with the sandbox).
+    pub scratch: PathBuf,
+    /// Host directory bind-mounted read-write at /workspace (persists across sandbox sleeps).
+    pub workspace: PathBuf,
+    /// Name written to the sandbox's `/etc/hostname` and `/etc/hosts`.
+    pub hostname: String,
+    /// Extra host paths, only by explicit option.
+    pub mounts: Vec<BindMount>,
+}
+
+/// A host path made visible inside the sandbox.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct BindMount {
+    /// Absolute host path (file or directory) to expose.
+    pub host: PathBuf,
+    /// Absolute, normalized path inside the sandbox where it appears.
+    pub sandbox: PathBuf,
+    /// Whether the sandbox sees it (and everything mounted below it) read-only.
+    pub read_only: bool,
+}
+
+/// Per-mount flags added to an existing mount; flags the mount already has are kept.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Restrictions {
+    /// Refuse all writes.
+    pub read_only: bool,
+    /// Ignore setuid/setgid bits and file capabilities.
+    pub nosuid: bool,
+    /// Refuse to open device nodes.
+    pub nodev: bool,
+    /// Refuse to execute files.
+    pub noexec: bool,
+}
+
+/// Whether an extra mount's mount point is a directory or a (possibly empty) file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MountPointKind {
+    /// The source is a directory.
+    Dir,
+    /// The source is anything else (regular file, socket, …); bind mounts need a non-directory.
+    File,
+}
+
+/// How a `/proc` entry is neutralised by [`Step::Mask`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Masking {
+    /// Bind this character device (the sandbox's own `/dev/null`) over the file.
+    NullDevice(PathBuf),
+    /// Cover the directory with an empty, read-only tmpfs.
+    EmptyDir,
+    /// Bind the entry onto itself and make that mount read-only, nosuid, nodev and noexec.
+    ReadOnly,
+}
+
+/// One step of the privileged sequence. Each variant maps to one syscall (or a tiny group) with
+/// its own error. Paths are host paths as seen before the pivot unless stated otherwise.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    /// Make every mount in this namespace private, recursively, so nothing mounted afterwards
+    /// propagates back to the host.
+    MakeRootPrivate,
+    /// Mount a new tmpfs.
+    Tmpfs {
+        /// Mount point.
+        target: PathBuf,
+        /// Mount flags (`MS_NOSUID`, …).
+        flags: MsFlags,
+        /// tmpfs options, e.g. `mode=0755`.
+        data: String,
+    },
+    /// Mount an overlay of a read-only host directory with a writable layer on the scratch tmpfs.
+    Overlay {
+        /// Host directory seen through the overlay.
+        lower: PathBuf,
+        /// Directory receiving the writes.
+        upper: PathBuf,
+        /// overlayfs' private work directory, on the same filesystem as `upper`.
+        work: PathBuf,
+        /// Mount point.
+        target: PathBuf,
+    },
+    /// Bind-mount `from` on `target`.
+    Bind {
+        /// Existing file or directory.
+        from: PathBuf,
+        /// Mount point (same kind as `from`).
+        target: PathBuf,
+        /// Also bind everything mounted below `from`.
+        recursive: bool,
+    },
+    /// Add restrictions to the mount at `target` (and, if `recursive`, to every mount below it),
+    /// keeping the flags it already has.
+    Restrict {
+        /// Mount point.
+        target: PathBuf,
+        /// Flags to add.
+        restrictions: Restrictions,
+        /// Also apply to submounts.
+        recursive: bool,
+    },
+    /// Mount a fresh procfs (nosuid, nodev, noexec) showing this pid namespace.
+    Proc {
+        /// Mount point.
+        target: PathBuf,
+    },
+    /// Mount a private devpts instance, so the sandbox sees only its own ptys.
+    Devpts {
+        /// Mount point.
+        target: PathBuf,
+    },
+    /// Neutralise a `/proc` entry. Skipped when the running kernel has no such entry, since
+    /// there is then nothing to protect.
+    Mask {
+        /// Entry under the freshly mounted procfs.
+        path: PathBuf,
+        /// How to neutralise it.
+        how: Masking,
+    },
+    /// Create a character device node.
+    CharDevice {
+        /// Node to create.
+        path: PathBuf,
+        /// Device major number.
+        major: u64,
+        /// Device minor number.
+        minor: u64,
+        /// Permission bits.
+        mode: u32,
+    },
+    /// Create a directory with exactly these permission bits; it must not exist yet.
+    MkDir {
+        /// Directory to create.
+        path: PathBuf,
+        /// Permission bits (sticky bit included).
+        mode: u32,
+    },
+    /// Create the mount point of an extra mount below `root`, creating missing parents (0755) and
+    /// refusing to traverse symlinks, which could lead outside the new root.
+    MountPoint {
+        /// The new root.
+        root: PathBuf,
+        /// Relative path of the mount point below `root`.
+        path: PathBuf,
+        /// Directory or file.
+        kind: MountPointKind,
+    },
+    /// Create a symlink.
+    Symlink {
+        /// What the link points to (interpreted inside the sandbox).
+        target: PathBuf,
+        /// Link to create.
+        link: PathBuf,
+    },
+    /// Replace a file below `root` with new contents, refusing to follow symlinks (a lower
+    /// layer's absolute symlink would otherwise resolve on the host).
+    WriteFile {
+        /// The new root.
+        root: PathBuf,
+        /// Relative path of the file below `root`; its parent must exist.
+        path: PathBuf,
+        /// New contents.
+        contents: String,
+        /// Permission bits.
+        mode: u32,
+    },
+    /// Make `new_root` the root (its `.oldroot` directory must exist), `chdir("/")`, then detach
+    /// and remove the old root.
+    PivotRoot {
+        /// The new root, a mount point.
+        new_root: PathBuf,
+    },
+}
+
+/// What is wrong with a path given to [`plan`] or [`validate_mount`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PathProblem {
+    /// It is relative.
+    NotAbsolute,
+    /// It contains `.`, `..`, `//` or a trailing `/`.
+    NotNormalized,
+    /// It is `/`.
+    Root,
+    /// It is inside `/proc`, `/dev`, `/sys` or the pivot's `/.oldroot`.
+    KernelDir,
+    /// It would replace a whole system directory (`/usr`, `/etc`, …).
+    SystemDir,
+    /// It would replace `/workspace`.
+    Workspace,
+    /// Two of the sandbox's own directories (root, scratch, workspace) are nested.
+    Overlap,
+}
+
+impl std::fmt::Display for PathProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::NotAbsolute => "it must be absolute",
+            Self::NotNormalized => "it must be normalized (no `.`, `..`, `//` or trailing `/`)",
+            Self::Root => "it must not be /",
+            Self::KernelDir => "it must not be inside /proc, /dev, /sys or /.oldroot",
+            Self::SystemDir => "it must not replace a system directory",
+            Self::Workspace => "it must not replace /workspace",
+            Self::Overlap => "root, scratch and workspace must not be nested",
+        })
+    }
+}
+
+/// Why a root filesystem could not be planned or built.
+#[derive(Debug, thiserror::Error)]
+pub enum RootfsError {
+    /// A path of the spec itself (root, scratch or workspace) is unusable.
+    #[error("sandbox directory {path:?} is invalid: {reason}")]
+    InvalidSpecPath {
+        /// The offending path.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: PathProblem,
+    },
+    /// The hostname could end up anywhere in `/etc/hosts`, so it is restricted.
+    #[error("invalid hostname {hostname:?}: expected 1 to 64 ASCII letters, digits, '-' or '.'")]
+    InvalidHostname {
+        /// The offending hostname.
+        hostname: String,
+    },
+    /// An extra mount's sandbox path is refused.
+    #[error("invalid sandbox path {path:?} for an extra mount: {reason}")]
+    InvalidMountPath {
+        /// The offending sandbox path.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: PathProblem,
+    },
+    /// An extra mount's host path is refused.
+    #[error("invalid host path {path:?} for an extra mount: {reason}")]
+    InvalidMountSource {
+        /// The offending host path.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: PathProblem,
+    },
+    /// An extra mount's host path cannot be inspected (usually: it does not exist).
+    #[error("cannot inspect host path {} of an extra mount", path.display())]
+    MountSource {
+        /// The host path.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: io::Error,
+    },
+    /// Two extra mounts are the same or nested; nesting would create mount points inside a
+    /// host directory.
+    #[error("extra mount at {} overlaps another extra mount", path.display())]
+    MountConflict {
+        /// The sandbox path of the later of the two mounts.
+        path: PathBuf,
+    },
+    /// A host system directory cannot be inspected.
+    #[error("cannot inspect host system directory {}", path.display())]
+    HostRoot {
+        /// The host directory.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: io::Error,
+    },
+    /// overlayfs splits its options on `,` and its layers on `:`, and `\` escapes them.
+    #[error("path {path:?} cannot be passed to overlayfs: it contains ',', ':' or '\\'")]
+    OverlayPath {
+        /// The offending path.
+        path: PathBuf,
+    },
+    /// `mount(MS_REC | MS_PRIVATE)` on `/` failed.
+    #[error("failed to make the mount tree private")]
+    MakeRootPrivate(#[source] Errno),
+    /// A tmpfs mount failed.
+    #[error("failed to mount tmpfs on {}", target.display())]
+    Tmpfs {
+        /// Mount point.
+        target: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: Errno,
+    },
+    /// An overlay mount failed.
+    #[error("failed to mount overlay on {}", target.display())]
+    Overlay {
+        /// Mount point.
+        target: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: Errno,
+    },
+    /// A bind mount failed (the step's `from` is not kept, to keep this error small).
+    #[error("failed to bind-mount onto {}", target.display())]
+    Bind {
+        /// Mount point.
+        target: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: Errno,
+    },
+    /// Adding restrictions to a mount failed.
+    #[error("failed to restrict the mount on {}", target.display())]
+    Restrict {
+        /// Mount point.
+        target: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: Errno,
+    },
+    /// The procfs mount failed.
+    #[error("failed to mount proc on {}", target.display())]
+    Proc {
+        /// Mount point.
+        target: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: Errno,
+    },
+    /// The devpts mount failed.
+    #[error("failed to mount devpts on {}", target.display())]
+    Devpts {
+        /// Mount point.
+        target: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: Errno,
+    },
+    /// Masking a `/proc` entry failed.
+    #[error("failed to mask {}", path.display())]
+    Mask {
+        /// The `/proc` entry.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: io::Error,
+    },
+    /// Creating a device node failed.
+    #[error("failed to create device node {}", path.display())]
+    CharDevice {
+        /// Node path.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: Errno,
+    },
+    /// Creating a directory failed.
+    #[error("failed to create directory {}", path.display())]
+    MkDir {
+        /// Directory path.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: Errno,
+    },
+    /// Creating an extra mount's mount point failed.
+    #[error("failed to create mount point {}", path.display())]
+    MountPoint {
+        /// The mount point (new root joined with the relative path).
+        path: PathBuf,
+        /// The underlying error (`ELOOP`/`ENOTDIR`: a component is a symlink).
+        #[source]
+        source: io::Error,
+    },
+    /// Creating a symlink failed.
+    #[error("failed to create symlink {}", link.display())]
+    Symlink {
+        /// Link path.
+        link: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: io::Error,
+    },
+    /// Writing a file failed.
+    #[error("failed to write {}", path.display())]
+    WriteFile {
+        /// The file (new root joined with the relative path).
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: io::Error,
+    },
+    /// `pivot_root(2)` or the `chdir("/")` after it failed.
+    #[error("failed to pivot into {}", new_root.display())]
+    PivotRoot {
+        /// The new root.
+        new_root: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: Errno,
+    },
+    /// Unmounting or removing the old root after the pivot failed.
+    #[error("failed to detach the old root")]
+    DetachOldRoot(#[source] Errno),
+}
+
+/// Computes the steps building the sandbox root described by `spec`.
+///
+/// Pure apart from reading `host_root` (normally `/`) to see which system directories exist and
+/// which are symlinks, and inspecting the host paths of extra mounts. Needs no privilege.
+pub fn plan(spec: &RootfsSpec, host_root: &Path) -> Result<Vec<Step>, RootfsError> {
+    check_spec(spec)?;
+    for m in &spec.mounts {
+        validate_mount(m)?;
+    }
+    check_no_overlap(&spec.mounts)?;
+
+    let root = spec.root.as_path();
+    let at = |path: &str| root.join(path);
+    let nosuid_nodev = MsFlags::MS_NOSUID | MsFlags::MS_NODEV;
+    let mut steps = Vec::new();
+
+    // Nothing mounted below may propagate back into the host's namespace.
+    steps.push(Step::MakeRootPrivate);
+    steps.push(tmpfs(root, 0o755, nosuid_nodev));
+    // Holds every overlay's writable layer; 0700 since it sits in the host's state directory.
+    steps.push(tmpfs(&spec.scratch, 0o700, nosuid_nodev));
+
+    for name in SYSTEM_DIRS {
+        plan_system_dir(&mut steps, spec, host_root, name)?;
+    }
+    if !steps.iter().any(|s| creates(s, &at("etc"))) {
+        steps.push(mkdir(at("etc"), 0o755));
+    }
+    // These land in /etc's upper layer, never on the host.
+    let hostname = &spec.hostname;
+    let hosts = format!("127.0.0.1 localhost\n::1 localhost\n127.0.1.1 {hostname}\n");
+    steps.push(write_file(root, "etc/hostname", format!("{hostname}\n")));
+    steps.push(write_file(root, "etc/hosts", hosts));
+
+    // /dev comes before /proc: the sandbox's own /dev/null masks /proc entries, so nothing of
+    // the host's devtmpfs stays referenced.
+    steps.push(mkdir(at("dev"), 0o755));
+    let nosuid_noexec = MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC;
+    steps.push(tmpfs(&at("dev"), 0o755, nosuid_noexec));
+    for &(name, major, minor) in DEVICES {
+        steps.push(Step::CharDevice {
+            path: at("dev").join(name),
+            major,
+            minor,
+            mode: 0o666,
+        });
+    }
+    steps.push(mkdir(at("dev/pts"), 0o755));
+    steps.push(Step::Devpts {
+        target: at("dev/pts"),
+    });
+    steps.push(symlink("pts/ptmx", at("dev/ptmx")));
+    steps.push(mkdir(at("dev/shm"), 0o1777));
+    steps.push(tmpfs(&at("dev/shm"), 0o1777, nosuid_nodev));
+    steps.push(symlink("/proc/self/fd", at("dev/fd")));
+    steps.push(symlink("/proc/self/fd/0", at("dev/stdin")));
+    steps.push(symlink("/proc/self/fd/1", at("dev/stdout")));
+    steps.push(symlink("/proc/self/fd/2", at("dev/stderr")));
+
+    steps.push(mkdir(at("proc"), 0o555));
+    steps.push(Step::Proc { target: at("proc") });
+    for name in MASKED_PROC_FILES {
+        steps.push(Step::Mask {
+            path: at("proc").join(name),
+            how: Masking::NullDevice(at("dev/null")),
+        });
+    }
+    for name in MASKED_PROC_DIRS {
+        steps.push(Step::Mask {
+            path: at("proc").join(name),
+            how: Masking::EmptyDir,
+        });
+    }
+    for name in READ_ONLY_PROC_DIRS {
+        steps.push(Step::Mask {
+            path: at("proc").join(name),
+            how: Masking::ReadOnly,
+        });
+    }
+
+    steps.push(mkdir(at("tmp"), 0o1777));
+    steps.push(tmpfs(&at("tmp"), 0o1777, nosuid_nodev));
+    steps.push(mkdir(at("run"), 0o755));
+    steps.push(tmpfs(&at("run"), 0o755, nosuid_nodev));
+    steps.push(mkdir(at("root"), 0o700));
+    steps.push(mkdir(at("home"), 0o755));
+    steps.push(mkdir(at("var"), 0o755));
+    steps.push(mkdir(at("var/tmp"), 0o1777));
+    steps.push(mkdir(at("mnt"), 0o755));
+    // Deliberately empty: sysfs would expose the host's devices and cgroup tree.
+    steps.push(mkdir(at("sys"), 0o555));
+
+    steps.push(mkdir(at(WORKSPACE), 0o755));
+    steps.push(Step::Bind {
+        from: spec.workspace.clone(),
+        target: at(WORKSPACE),
+        recursive: false,
+    });
+    steps.push(Step::Restrict {
+        target: at(WORKSPACE),
+        restrictions: Restrictions {
+            nosuid: true,
+            nodev: true,
+            ..Restrictions::default()
+        },
+        recursive: false,
+    });
+
+    for m in &spec.mounts {
+        plan_extra_mount(&mut steps, root, m)?;
+    }
+
+    steps.push(mkdir(at(OLD_ROOT), 0o700));
+    steps.push(Step::PivotRoot {
+        new_root: root.to_path_buf(),
+    });
+    Ok(steps)
+}
+
+/// Recreates one host system directory: same symlink, or an overlay with its own upper and work
+/// directories on the scratch tmpfs. Absent (or non-directory) entries are skipped.
+fn plan_system_dir(
+    steps: &mut Vec<Step>,
+    spec: &RootfsSpec,
+    host_root: &Path,
+    name: &str,
+) -> Result<(), RootfsError> {
+    let host = host_root.join(name);
+    let meta = match std::fs::symlink_metadata(&host) {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(source) => return Err(RootfsError::HostRoot { path: host, source }),
+    };
+    let target = spec.root.join(name);
+    if meta.file_type().is_symlink() {
+        let link = std::fs::read_link(&host).map_err(|source| RootfsError::HostRoot {
+            path: host.clone(),
+            source,
+        })?;
+        steps.push(symlink(link, target));
+        return Ok(());
+    }
+    if !meta.is_dir() {
+        return Ok(());
+    }
+    // The overlay's root takes its attributes from the upper directory, so give it the host
+    // directory's mode (/etc is 0755, but a host may differ).
+    let mode = meta.permissions().mode() & 0o7777;
+    let layer = spec.scratch.join(name);
+    let (upper, work) = (layer.join("upper"), layer.join("work"));
+    for path in [&host, &upper, &work] {
+        check_overlay_path(path)?;
+    }
+    steps.push(mkdir(layer, 0o700));
+    steps.push(mkdir(upper.clone(), mode));
+    steps.push(mkdir(work.clone(), 0o700));
+    steps.push(mkdir(target.clone(), mode));
+    steps.push(Step::Overlay {
+        lower: host,
+        upper,
+        work,
+        target,
+    });
+    Ok(())
+}
+
+/// Bind-mounts one (already validated) extra host path, read-only if asked.
+fn plan_extra_mount(steps: &mut Vec<Step>, root: &Path, m: &BindMount) -> Result<(), RootfsError> {
+    let meta = std::fs::metadata(&m.host).map_err(|source| RootfsError::MountSource {
+        path: m.host.clone(),
+        source,
+    })?;
+    let kind = if meta.is_dir() {
+        MountPointKind::Dir
+    } else {
+        MountPointKind::File
+    };
+    let relative = m.sandbox.strip_prefix("/").unwrap_or(&m.sandbox);
+    let target = root.join(relative);
+    steps.push(Step::MountPoint {
+        root: root.to_path_buf(),
+        path: relative.to_path_buf(),
+        kind,
+    });
+    // Recursive, so whatever is mounted below the host path is seen too; the restriction is then
+    // applied recursively as well, or a submount would stay writable.
+    steps.push(Step::Bind {
+        from: m.host.clone(),
+        target: target.clone(),
+        recursive: true,
+    });
+    steps.push(Step::Restrict {
+        target,
+        restrictions: Restrictions {
+            read_only: m.read_only,
+            nosuid: true,
+            nodev: true,
+            noexec: false,
+        },
+        recursive: true,
+    });
+    Ok(())
+}
+
+/// Checks an extra mount: its sandbox path must be absolute, normalized, not `/`, not under
+/// `/proc`, `/dev` or `/sys`, and not one of the system directories (`/usr`, `/etc`, …) or
+/// `/workspace` itself; its host path must be absolute and exist.
+pub fn validate_mount(m: &BindMount) -> Result<(), RootfsError> {
+    let invalid = |reason| RootfsError::InvalidMountPath {
+        path: m.sandbox.clone(),
+        reason,
+    };
+    let names = normal_components(&m.sandbox).map_err(invalid)?;
+    let Some(first) = names.first() else {
+        return Err(invalid(PathProblem::Root));
+    };
+    if KERNEL_DIRS.iter().any(|d| OsStr::new(d) == *first) {
+        return Err(invalid(PathProblem::KernelDir));
+    }
+    if names.len() == 1 && SYSTEM_DIRS.iter().any(|d| OsStr::new(d) == *first) {
+        return Err(invalid(PathProblem::SystemDir));
+    }
+    if names.len() == 1 && OsStr::new(WORKSPACE) == *first {
+        return Err(invalid(PathProblem::Workspace));
+    }
+
+    if !m.host.is_absolute() {
+        return Err(RootfsError::InvalidMountSource {
+            path: m.host.clone(),
+            reason: PathProblem::NotAbsolute,
+        });
+    }
+    std::fs::metadata(&m.host).map_err(|source| RootfsError::MountSource {
+        path: m.host.clone(),
+        source,
+    })?;
+    Ok(())
+}
+
+/// Executes `steps` in order, stopping at the first failure with an error naming the step.
+///
+/// Must run in a private mount namespace (and, for `/proc` to show the sandbox's processes, as
+/// a member of the sandbox's pid namespace) with `CAP_SYS_ADMIN`, single-threaded. On failure
+/// the namespace is left half-built: the caller is expected to exit, which tears it down.
+pub fn apply(steps: &[Step]) -> Result<(), RootfsError> {
+    // Modes in the plan are exact (0666 devices, 1777 /var/tmp); restore the caller's umask for
+    // the processes the agent later starts.
+    let previous = nix::sys::stat::umask(Mode::empty());
+    let result = steps.iter().try_for_each(apply_step);
+    nix::sys::stat::umask(previous);
+    result
+}
+
+/// Executes one step.
+fn apply_step(step: &Step) -> Result<(), RootfsError> {
+    match step {
+        Step::MakeRootPrivate => mount(
+            None,
+            Path::new("/"),
+            None,
+            MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+            None,
+        )
+        .map_err(RootfsError::MakeRootPrivate),
+        Step::Tmpfs {
+            target,
+            flags,
+            data,
+        } => mount(
+            Some(Path::new("tmpfs")),
+            target,
+            Some("tmpfs"),
+            *flags,
+            Some(data),
+        )
+        .map_err(|source| RootfsError::Tmpfs {
+            target: target.clone(),
+            source,
+        }),
+        Step::Overlay {
+            lower,
+            upper,
+            work,
+            target,
+        } => {
+            let data = overlay_options(lower, upper, work);
+            mount(
+                Some(Path::new("overlay")),
+                target,
+                Some("overlay"),
+                MsFlags::MS_NODEV,
+                Some(&data),
+            )
+            .map_err(|source| RootfsError::Overlay {
+                target: target.clone(),
+                source,
+            })
+        }
+        Step::Bind {
+            from,
+            target,
+            recursive,
+        } => bind(from, target, *recursive).map_err(|source| RootfsError::Bind {
+            target: target.clone(),
+            source,
+        }),
+        Step::Restrict {
+            target,
+            restrictions,
+            recursive,
+        } => mount_setattr(target, *restrictions, *recursive).map_err(|source| {
+            RootfsError::Restrict {
+                target: target.clone(),
+                source,
+            }
+        }),
+        Step::Proc { target } => mount(
+            Some(Path::new("proc")),
+            target,
+            Some("proc"),
+            MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+            None,
+        )
+        .map_err(|source| RootfsError::Proc {
+            target: target.clone(),
+            source,
+        }),
+        Step::Devpts { target } => mount(
+            Some(Path::new("devpts")),
+            target,
+            Some("devpts"),
+            MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC,
+            Some("newinstance,ptmxmode=0666,mode=0620"),
+        )
+        .map_err(|source| RootfsError::Devpts {
+            target: target.clone(),
+            source,
+        }),
+        Step::Mask { path, how } => mask(path, how).map_err(|source| RootfsError::Mask {
+            path: path.clone(),
+            source,
+        }),
+        Step::CharDevice {
+            path,
+            major,
+            minor,
+            mode,
+        } => nix::sys::stat::mknod(
+            path.as_path(),
+            SFlag::S_IFCHR,
+            Mode::from_bits_truncate(*mode),
+            nix::sys::stat::makedev(*major, *minor),
+        )
+        .map_err(|source| RootfsError::CharDevice {
+            path: path.clone(),
+            source,
+        }),
+        Step::MkDir { path, mode } => {
+            nix::unistd::mkdir(path.as_path(), Mode::from_bits_truncate(*mode)).map_err(|source| {
+                RootfsError::MkDir {
+                    path: path.clone(),
+                    source,
+                }
+            })
+        }
+        Step::MountPoint { root, path, kind } => {
+            make_mount_point(root, path, *kind).map_err(|source| RootfsError::MountPoint {
+                path: root.join(path),
+                source,
+            })
+        }
+        Step::Symlink { target, link } => {
+            std::os::unix::fs::symlink(target, link).map_err(|source| RootfsError::Symlink {
+                link: link.clone(),
+                source,
+            })
+        }
+        Step::WriteFile {
+            root,
+            path,
+            contents,
+            mode,
+        } => replace_file(root, path, contents, *mode).map_err(|source| RootfsError::WriteFile {
+            path: root.join(path),
+            source,
+        }),
+        Step::PivotRoot { new_root } => pivot(new_root),
+    }
+}
+
+/// Swaps the root for `new_root` and drops every reference to the host's tree. The scratch tmpfs
+/// goes with the old root, but stays alive through the overlays' own references to it.
+fn pivot(new_root: &Path) -> Result<(), RootfsError> {
+    let failed = |source| RootfsError::PivotRoot {
+        new_root: new_root.to_path_buf(),
+        source,
+    };
+    nix::unistd::pivot_root(new_root, &new_root.join(OLD_ROOT)).map_err(failed)?;
+    // The cwd still points into the old tree; leaving it there would keep the host reachable.
+    nix::unistd::chdir("/").map_err(failed)?;
+    let old_root = Path::new("/").join(OLD_ROOT);
+    nix::mount::umount2(&old_root, MntFlags::MNT_DETACH).map_err(RootfsError::DetachOldRoot)?;
+    nix::unistd::unlinkat(nix::fcntl::AT_FDCWD, &old_root, UnlinkatFlags::RemoveDir)
+        .map_err(RootfsError::DetachOldRoot)
+}
+
+/// Neutralises `path` as described by `how`, unless the kernel has no such entry.
+fn mask(path: &Path, how: &Masking) -> io::Result<()> {
+    match std::fs::symlink_metadata(path) {
+        Ok(_) => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            tracing::debug!(path = %path.display(), "nothing to mask");
+            return Ok(());
+        }
+        Err(e) => return Err(e),
+    }
+    match how {
+        Masking::NullDevice(null) => bind(null, path, false)?,
+        Masking::EmptyDir => mount(
+            Some(Path::new("tmpfs")),
+            path,
+            Some("tmpfs"),
+            MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+            Some("mode=0555"),
+        )?,
+        Masking::ReadOnly => {
+            bind(path, path, false)?;
+            let all = Restrictions {
+                read_only: true,
+                nosuid: true,
+                nodev: true,
+                noexec: true,
+            };
+            mount_setattr(path, all, true)?;
+        }
+    }
+    Ok(())
+}
+
+/// Creates the mount point `root/relative` without ever following a symlink.
+fn make_mount_point(root: &Path, relative: &Path, kind: MountPointKind) -> io::Result<()> {
+    let (parent, name) = split_relative(relative)?;
+    let dir = open_dir_beneath(root, parent, true)?;
+    let created = match kind {
+        MountPointKind::Dir => nix::sys::stat::mkdirat(&dir, name, Mode::from_bits_truncate(0o755)),
+        MountPointKind::File => nix::sys::stat::mknodat(
+            &dir,
+            name,
+            SFlag::S_IFREG,
+            Mode::from_bits_truncate(0o644),
+            0,
+        ),
+    };
+    match created {
+        Ok(()) | Err(Errno::EEXIST) => {}
+        Err(e) => return Err(e.into()),
+    }
+    // It may have existed already (e.g. in a lower layer): make sure mount(2) will not follow it.
+    let stat = nix::sys::stat::fstatat(&dir, name, AtFlags::AT_SYMLINK_NOFOLLOW)?;
+    let is_dir = SFlag::from_bits_truncate(stat.st_mode) & SFlag::S_IFMT == SFlag::S_IFDIR;
+    let is_link = SFlag::from_bits_truncate(stat.st_mode) & SFlag::S_IFMT == SFlag::S_IFLNK;
+    match kind {
+        _ if is_link => Err(Errno::ELOOP.into()),
+        MountPointKind::Dir if !is_dir => Err(Errno::ENOTDIR.into()),
+        MountPointKind::File if is_dir => Err(Errno::EISDIR.into()),
+        _ => Ok(()),
+    }
+}
+
+/// Replaces `root/relative` with a new file, never following a symlink.
+fn replace_file(root: &Path, relative: &Path, contents: &str, mode: u32) -> io::Result<()> {
+    let (parent, name) = split_relative(relative)?;
+    let dir = open_dir_beneath(root, parent, false)?;
+    match nix::unistd::unlinkat(&dir, name, UnlinkatFlags::NoRemoveDir) {
+        Ok(()) | Err(Errno::ENOENT) => {}
+        Err(e) => return Err(e.into()),
+    }
+    let fd = nix::fcntl::openat(
+        &dir,
+        name,
+        OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+        Mode::from_bits_truncate(mode),
+    )?;
+    File::from(fd).write_all(contents.as_bytes())
+}
+
+/// Splits a relative path into its parent and its (normal) last component.
+fn split_relative(relative: &Path) -> io::Result<(&Path, &OsStr)> {
+    match (relative.parent(), relative.file_name()) {
+        (Some(parent), Some(name)) if relative.is_relative() => Ok((parent, name)),
+        _ => Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "expected a relative path with a file name",
+        )),
+    }
+}
+
+/// Opens `root/relative` as a directory, walking one component at a time with `O_NOFOLLOW` so a
+/// symlink (which would resolve against the host's root) fails with `ELOOP`/`ENOTDIR` instead.
+/// With `create`, missing components are created (0755).
+fn open_dir_beneath(root: &Path, relative: &Path, create: bool) -> io::Result<OwnedFd> {
+    let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
+    // The root itself is a host path chosen by sandpit: following its symlinks is fine.
+    let mut dir = nix::fcntl::open(root, flags, Mode::empty())?;
+    for component in relative.components() {
+        let Component::Normal(name) = component else {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "path components must be plain names",
+            ));
+        };
+        if create {
+            match nix::sys::stat::mkdirat(&dir, name, Mode::from_bits_truncate(0o755)) {
+                Ok(()) | Err(Errno::EEXIST) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        dir = nix::fcntl::openat(&dir, name, flags | OFlag::O_NOFOLLOW, Mode::empty())?;
+    }
+    Ok(dir)
+}
+
+/// `mount(2)` with paths.
+fn mount(
+    source: Option<&Path>,
+    target: &Path,
+    fstype: Option<&str>,
+    flags: MsFlags,
+    data: Option<&str>,
+) -> Result<(), Errno> {
+    nix::mount::mount(source, target, fstype, flags, data)
+}
+
+/// Bind-mounts `from` on `target`.
+fn bind(from: &Path, target: &Path, recursive: bool) -> Result<(), Errno> {
+    let mut flags = MsFlags::MS_BIND;
+    if recursive {
+        flags |= MsFlags::MS_REC;
+    }
+    mount(Some(from), target, None, flags, None)
+}
+
+/// `struct mount_attr` from `<linux/mount.h>` (`MOUNT_ATTR_SIZE_VER0`), which `libc` does not
+/// export.
+#[repr(C)]
+struct MountAttr {
+    attr_set: u64,
+    attr_clr: u64,
+    propagation: u64,
+    userns_fd: u64,
+}
+
+const MOUNT_ATTR_RDONLY: u64 = 0x1;
+const MOUNT_ATTR_NOSUID: u64 = 0x2;
+const MOUNT_ATTR_NODEV: u64 = 0x4;
+const MOUNT_ATTR_NOEXEC: u64 = 0x8;
+const AT_RECURSIVE: libc::c_uint = 0x8000;
+
+/// Adds `restrictions` to the mount at `target` with `mount_setattr(2)` (Linux 5.12+).
+///
+/// Unlike `MS_REMOUNT | MS_BIND`, it only sets the requested flags (nothing to read back and
+/// re-pass, so nosuid/nodev/atime settings survive) and, with `AT_RECURSIVE`, reaches submounts
+/// atomically: a read-only extra mount cannot keep a writable mount below it.
+fn mount_setattr(target: &Path, restrictions: Restrictions, recursive: bool) -> Result<(), Errno> {
+    let mut attr_set = 0;
+    for (wanted, bit) in [
+        (restrictions.read_only, MOUNT_ATTR_RDONLY),
+        (restrictions.nosuid, MOUNT_ATTR_NOSUID),
+        (restrictions.nodev, MOUNT_ATTR_NODEV),
+        (restrictions.noexec, MOUNT_ATTR_NOEXEC),
+    ] {
+        if wanted {
+            attr_set |= bit;
+        }
+    }
+    let attr = MountAttr {
+        attr_set,
+        attr_clr: 0,
+        propagation: 0,
+        userns_fd: 0,
+    };
+    let flags = if recursive { AT_RECURSIVE } else { 0 };
+    let path = CString::new(target.as_os_str().as_bytes()).map_err(|_| Errno::EINVAL)?;
+    let dirfd = nix::fcntl::AT_FDCWD;
+    // SAFETY: mount_setattr reads `size_of::<MountAttr>()` bytes from `&attr`, a live, properly
+    // laid out `struct mount_attr` (repr(C), four u64s: MOUNT_ATTR_SIZE_VER0), and reads the
+    // NUL-terminated `path`, which outlives the call. It writes through neither pointer.
+    let res = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            dirfd.as_fd().as_raw_fd(),
+            path.as_ptr(),
+            flags,
+            &attr as *const MountAttr,
+            std::mem::size_of::<MountAttr>(),
+        )
+    };
+    Errno::result(res).map(drop)
+}
+
+/// Builds overlayfs' mount data; paths were checked free of `,`, `:` and `\` by [`plan`].
+fn overlay_options(lower: &Path, upper: &Path, work: &Path) -> String {
+    format!(
+        "lowerdir={},upperdir={},workdir={}",
+        lower.display(),
+        upper.display(),
+        work.display()
+    )
+}
+
+/// Refuses paths overlayfs would split or unescape, and non-UTF-8 paths, which
+/// [`overlay_options`] could not pass through `Display` unchanged.
+fn check_overlay_path(path: &Path) -> Result<(), RootfsError> {
+    match path.to_str() {
+        Some(s) if !s.contains([',', ':', '\\']) => Ok(()),
+        _ => Err(RootfsError::OverlayPath {
+            path: path.to_path_buf(),
+        }),
+    }
+}
+
+/// Checks the spec's own paths and hostname.
+fn check_spec(spec: &RootfsSpec) -> Result<(), RootfsError> {
+    let paths = [&spec.root, &spec.scratch, &spec.workspace];
+    for path in paths {
+        let invalid = |reason| RootfsError::InvalidSpecPath {
+            path: path.clone(),
+            reason,
+        };
+        let names = normal_components(path).map_err(invalid)?;
+        if names.is_empty() {
+            return Err(invalid(PathProblem::Root));
+        }
+    }
+    // A mount on one of them inside another would either show up in the sandbox or hide it.
+    for (i, path) in paths.iter().enumerate() {
+        for other in &paths[i + 1..] {
+            if path.starts_with(other) || other.starts_with(path) {
+                return Err(RootfsError::InvalidSpecPath {
+                    path: path.to_path_buf(),
+                    reason: PathProblem::Overlap,
+                });
+            }
+        }
+    }
+    let h = &spec.hostname;
+    let valid_hostname = !h.is_empty()
+        && h.len() <= HOST_NAME_MAX
+        && !h.starts_with(['-', '.'])
+        && h.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
+    if !valid_hostname {
+        return Err(RootfsError::InvalidHostname {
+            hostname: h.clone(),
+        });
+    }
+    Ok(())
+}
+
+/// Refuses extra mounts that coincide or nest: mounting one inside another would create its
+/// mount point in the other's host directory.
+fn check_no_overlap(mounts: &[BindMount]) -> Result<(), RootfsError> {
+    for (i, a) in mounts.iter().enumerate() {
+        for b in &mounts[i + 1..] {
+            if a.sandbox.starts_with(&b.sandbox) || b.sandbox.starts_with(&a.sandbox) {
+                return Err(RootfsError::MountConflict {
+                    path: b.sandbox.clone(),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Returns the names of an absolute path that is written in normal form: no `.`, `..`, doubled
+/// or trailing `/` (which `Path::components` would silently tidy up).
+fn normal_components(path: &Path) -> Result<Vec<&OsStr>, PathProblem> {
+    if !path.is_absolute() {
+        return Err(PathProblem::NotAbsolute);
+    }
+    let mut names = Vec::new();
+    let mut normal = PathBuf::from("/");
+    for component in path.components() {
+        match component {
+            Component::RootDir => {}
+            Component::Normal(name) => {
+                names.push(name);
+                normal.push(name);
+            }
+            Component::ParentDir | Component::CurDir | Component::Prefix(_) => {
+                return Err(PathProblem::NotNormalized);
+            }
+        }
+    }
+    if normal.as_os_str() != path.as_os_str() {
+        return Err(PathProblem::NotNormalized);
+    }
+    Ok(names)
+}
+
+/// A tmpfs with exact root permissions.
+fn tmpfs(target: &Path, mode: u32, flags: MsFlags) -> Step {
+    Step::Tmpfs {
+        target: target.to_path_buf(),
+        flags,
+        data: format!("mode={mode:04o}"),
+    }
+}
+
+/// A directory with exact permissions.
+fn mkdir(path: PathBuf, mode: u32) -> Step {
+    Step::MkDir { path, mode }
+}
+
+/// A symlink at `link` pointing to `target`.
+fn symlink(target: impl Into<PathBuf>, link: PathBuf) -> Step {
+    Step::Symlink {
+        target: target.into(),
+        link,
+    }
+}
+
+/// A 0644 file replacing `root/relative`.
+fn write_file(root: &Path, relative: &str, contents: String) -> Step {
+    Step::WriteFile {
+        root: root.to_path_buf(),
+        path: PathBuf::from(relative),
+        contents,
+        mode: 0o644,
+    }
+}
+
+/// Whether `step` creates (or mounts on) `path`.
+fn creates(step: &Step, path: &Path) -> bool {
+    match step {
+        Step::MkDir { path: p, .. } | Step::Symlink { link: p, .. } => p == path,
+        Step::Overlay { target, .. } => target == path,
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::symlink as host_symlink;
+
+    /// A Debian-like host: merged /usr symlinks, real /usr, /etc and /opt (the latter 0750).
+    fn fake_host() -> tempfile::TempDir {
+        let host = tempfile::tempdir().unwrap();
+        for dir in ["usr/bin", "usr/sbin", "usr/lib", "usr/lib64", "etc", "opt"] {
+            std::fs::create_dir_all(host.path().join(dir)).unwrap();
+        }
+        std::fs::set_permissions(
+            host.path().join("opt"),
+            std::fs::Permissions::from_mode(0o750),
+        )
+        .unwrap();
+        for (link, target) in [
+            ("bin", "usr/bin"),
+            ("sbin", "usr/sbin"),
+            ("lib", "usr/lib"),
+            ("lib64", "usr/lib64"),
+        ] {
+            host_symlink(target, host.path().join(link)).unwrap();
+        }
+        host
+    }
+
+    fn spec(mounts: Vec<BindMount>) -> RootfsSpec {
+        RootfsSpec {
+            root: PathBuf::from("/state/sandboxes/s1/root"),
+            scratch: PathBuf::from("/state/sandboxes/s1/scratch"),
+            workspace: PathBuf::from("/state/workspaces/s1"),
+            hostname: "s1.sandpit".to_string(),
+            mounts,
+        }
+    }
+
+    fn steps(spec: &RootfsSpec) -> Vec<Step> {
+        let host = fake_host();
+        plan(spec, host.path()).unwrap()
+    }
+
+    fn mount(host: &Path, sandbox: &str, read_only: bool) -> BindMount {
+        BindMount {
+            host: host.to_path_buf(),
+            sandbox: PathBuf::from(sandbox),
+            read_only,
+        }
+    }
+
+    fn mount_path_problem(sandbox: &str) -> Option<PathProblem> {
+        let host = tempfile::tempdir().unwrap();
+        match validate_mount(&mount(host.path(), sandbox, false)) {
+            Ok(()) => None,
+            Err(RootfsError::InvalidMountPath { reason, .. }) => Some(reason),
+            Err(other) => panic!("unexpected error {other}"),
+        }
+    }
+
+    fn position(steps: &[Step], wanted: impl Fn(&Step) -> bool) -> usize {
+        steps.iter().position(wanted).unwrap()
+    }
+
+    fn new_root() -> PathBuf {
+        PathBuf::from("/state/sandboxes/s1/root")
+    }
+
+    fn root(path: &str) -> PathBuf {
+        new_root().join(path)
+    }
+
+    #[test]
+    fn merged_usr_symlinks_are_recreated_not_mounted() {
+        let steps = steps(&spec(vec![]));
+        for (link, target) in [("bin", "usr/bin"), ("sbin", "usr/sbin"), ("lib", "usr/lib")] {
+            assert!(steps.contains(&Step::Symlink {
+                target: PathBuf::from(target),
+                link: root(link),
+            }));
+            assert!(!steps.iter().any(|s| matches!(s,
+                Step::Overlay { target, .. } | Step::MkDir { path: target, .. }
+                    if *target == root(link))));
+        }
+    }
+
+    #[test]
+    fn each_host_system_dir_gets_its_own_overlay() {
+        let host = fake_host();
+        let steps = plan(&spec(vec![]), host.path()).unwrap();
+        let overlays: Vec<_> = steps
+            .iter()
+            .filter_map(|s| match s {
+                Step::Overlay {
+                    lower,
+                    upper,
+                    work,
+                    target,
+                } => Some((lower.clone(), upper.clone(), work.clone(), target.clone())),
+                _ => None,
+            })
+            .collect();
+        let scratch = Path::new("/state/sandboxes/s1/scratch");
+        let expected: Vec<_> = ["usr", "etc", "opt"]
+            .iter()
+            .map(|d| {
+                (
+                    host.path().join(d),
+                    scratch.join(d).join("upper"),
+                    scratch.join(d).join("work"),
+                    root(d),
+                )
+            })
+            .collect();
+        assert_eq!(overlays, expected);
+    }
+
+    #[test]
+    fn overlay_root_keeps_the_host_dirs_mode() {
+        let steps = steps(&spec(vec![]));
+        let upper = Path::new("/state/sandboxes/s1/scratch/opt/upper").to_path_buf();
+        assert!(steps.contains(&Step::MkDir {
+            path: upper,
+            mode: 0o750
+        }));
+        assert!(steps.contains(&Step::MkDir {
+            path: root("opt"),
+            mode: 0o750
+        }));
+    }
+
+    #[test]
+    fn missing_system_dirs_are_skipped() {
+        let steps = steps(&spec(vec![]));
+        for missing in ["lib32", "libx32"] {
+            assert!(!steps.iter().any(|s| format!("{s:?}").contains(missing)));
+        }
+    }
+
+    #[test]
+    fn host_without_etc_still_gets_hostname_files() {
+        let host = fake_host();
+        std::fs::remove_dir(host.path().join("etc")).unwrap();
+        let steps = plan(&spec(vec![]), host.path()).unwrap();
+        let mkdir = position(&steps, |s| {
+            *s == Step::MkDir {
+                path: root("etc"),
+                mode: 0o755,
+            }
+        });
+        let write = position(&steps, |s| matches!(s, Step::WriteFile { .. }));
+        assert!(mkdir < write);
+    }
+
+    #[test]
+    fn mount_tree_is_made_private_before_anything_is_mounted() {
+        let steps = steps(&spec(vec![]));
+        assert_eq!(steps[0], Step::MakeRootPrivate);
+        assert!(matches!(&steps[1], Step::Tmpfs { target, data, .. }
+            if *target == new_root() && data == "mode=0755"));
+        assert!(matches!(&steps[2], Step::Tmpfs { target, data, .. }
+            if target.ends_with("scratch") && data == "mode=0700"));
+    }
+
+    #[test]
+    fn sysrq_trigger_is_masked() {
+        let steps = steps(&spec(vec![]));
+        let proc = position(&steps, |s| matches!(s, Step::Proc { .. }));
+        let null = position(&steps, |s| {
+            matches!(s, Step::CharDevice { path, major: 1, minor: 3, mode: 0o666 }
+                if *path == root("dev/null"))
+        });
+        let mask = position(&steps, |s| {
+            *s == Step::Mask {
+                path: root("proc/sysrq-trigger"),
+                how: Masking::NullDevice(root("dev/null")),
+            }
+        });
+        assert!(null < mask && proc < mask);
+    }
+
+    #[test]
+    fn proc_control_dirs_are_hidden_or_read_only() {
+        let steps = steps(&spec(vec![]));
+        for (name, how) in [
+            ("sys", Masking::ReadOnly),
+            ("irq", Masking::ReadOnly),
+            ("acpi", Masking::EmptyDir),
+            ("kcore", Masking::NullDevice(root("dev/null"))),
+        ] {
+            assert!(steps.contains(&Step::Mask {
+                path: root("proc").join(name),
+                how
+            }));
+        }
+    }
+
+    #[test]
+    fn pivot_root_is_the_last_step() {
+        let steps = steps(&spec(vec![mount(Path::new("/"), "/mnt/host", true)]));
+        let n = steps.len();
+        assert_eq!(
+            steps[n - 1],
+            Step::PivotRoot {
+                new_root: new_root()
+            }
+        );
+        assert_eq!(
+            steps[n - 2],
+            Step::MkDir {
+                path: root(".oldroot"),
+                mode: 0o700
+            }
+        );
+    }
+
+    #[test]
+    fn every_mount_point_is_created_before_it_is_mounted() {
+        let host = tempfile::tempdir().unwrap();
+        let steps = steps(&spec(vec![mount(host.path(), "/opt/cache", false)]));
+        for (i, step) in steps.iter().enumerate() {
+            let target = match step {
+                Step::Tmpfs { target, .. }
+                | Step::Overlay { target, .. }
+                | Step::Bind { target, .. }
+                | Step::Proc { target }
+                | Step::Devpts { target } => target,
+                _ => continue,
+            };
+            if !target.starts_with(new_root()) || *target == new_root() {
+                continue;
+            }
+            let created = steps[..i].iter().any(|s| match s {
+                Step::MkDir { path, .. } => path == target,
+                Step::MountPoint { root: r, path, .. } => r.join(path) == *target,
+                _ => false,
+            });
+            assert!(created, "{target:?} is mounted on before being created");
+        }
+    }
+
+    #[test]
+    fn only_the_workspace_and_extra_mounts_come_from_the_host() {
+        let host = tempfile::tempdir().unwrap();
+        let steps = steps(&spec(vec![mount(host.path(), "/data", true)]));
+        let sources: Vec<_> = steps
+            .iter()
+            .filter_map(|s| match s {
+                Step::Bind { from, .. } => Some(from.clone()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            sources,
+            vec![
+                PathBuf::from("/state/workspaces/s1"),
+                host.path().to_path_buf()
+            ]
+        );
+    }
+
+    #[test]
+    fn workspace_is_bound_nosuid_nodev() {
+        let steps = steps(&spec(vec![]));
+        let bind = position(
+            &steps,
+            |s| matches!(s, Step::Bind { target, .. } if *target == root("workspace")),
+        );
+        assert_eq!(
+            steps[bind + 1],
+            Step::Restrict {
+                target: root("workspace"),
+                restrictions: Restrictions {
+                    nosuid: true,
+                    nodev: true,
+                    ..Restrictions::default()
+                },
+                recursive: false,
+            }
+        );
+    }
+
+    #[test]
+    fn read_only_extra_mount_is_bound_recursively_then_restricted_recursively() {
+        let host = tempfile::tempdir().unwrap();
+        let steps = steps(&spec(vec![mount(host.path(), "/opt/toolcache", true)]));
+        let i = position(&steps, |s| matches!(s, Step::MountPoint { .. }));
+        assert_eq!(
+            steps[i..i + 3],
+            [
+                Step::MountPoint {
+                    root: new_root(),
+                    path: PathBuf::from("opt/toolcache"),
+                    kind: MountPointKind::Dir
+                },
+                Step::Bind {
+                    from: host.path().to_path_buf(),
+                    target: root("opt/toolcache"),
+                    recursive: true
+                },
+                Step::Restrict {
+                    target: root("opt/toolcache"),
+                    restrictions: Restrictions {
+                        read_only: true,
+                        nosuid: true,
+                        nodev: true,
+                        noexec: false
+                    },
+                    recursive: true
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn file_extra_mount_gets_a_file_mount_point() {
+        let host = tempfile::NamedTempFile::new().unwrap();
+        let steps = steps(&spec(vec![mount(host.path(), "/etc/ssl/extra.pem", true)]));
+        assert!(steps.contains(&Step::MountPoint {
+            root: new_root(),
+            path: PathBuf::from("etc/ssl/extra.pem"),
+            kind: MountPointKind::File
+        }));
+    }
+
+    #[test]
+    fn extra_mount_inside_proc_is_refused() {
+        for path in [
+            "/proc",
+            "/proc/sys/kernel",
+            "/dev/kvm",
+            "/sys/fs/cgroup",
+            "/.oldroot",
+        ] {
+            assert_eq!(
+                mount_path_problem(path),
+                Some(PathProblem::KernelDir),
+                "{path}"
+            );
+        }
+    }
+
+    #[test]
+    fn relative_or_dotdot_mount_path_is_refused() {
+        assert_eq!(mount_path_problem("data"), Some(PathProblem::NotAbsolute));
+        for path in ["/data/../etc", "/data/./x", "/data//x", "/data/"] {
+            assert_eq!(
+                mount_path_problem(path),
+                Some(PathProblem::NotNormalized),
+                "{path}"
+            );
+        }
+        assert_eq!(mount_path_problem("/"), Some(PathProblem::Root));
+    }
+
+    #[test]
+    fn mount_replacing_a_system_dir_or_the_workspace_is_refused() {
+        for path in ["/usr", "/etc", "/bin", "/lib64", "/opt"] {
+            assert_eq!(
+                mount_path_problem(path),
+                Some(PathProblem::SystemDir),
+                "{path}"
+            );
+        }
+        assert_eq!(
+            mount_path_problem("/workspace"),
+            Some(PathProblem::Workspace)
+        );
+        for path in [
+            "/usr/local/cache",
+            "/opt/toolcache",
+            "/workspace/cache",
+            "/data",
+        ] {
+            assert_eq!(mount_path_problem(path), None, "{path}");
+        }
+    }
+
+    #[test]
+    fn mount_of_a_missing_or_relative_host_path_is_refused() {
+        let missing = mount(Path::new("/nonexistent/sandpit"), "/data", false);
+        assert!(matches!(
+            validate_mount(&missing),
+            Err(RootfsError::MountSource { .. })
+        ));
+        let relative = mount(Path::new("data"), "/data", false);
+        assert!(matches!(
+            validate_mount(&relative),
+            Err(RootfsError::InvalidMountSource { .. })
+        ));
+    }
+
+    #[test]
+    fn nested_extra_mounts_are_refused() {
+        let host = tempfile::tempdir().unwrap();
+        let mounts = vec![
+            mount(host.path(), "/data", false),
+            mount(host.path(), "/data/sub", false),
+        ];
+        let err = plan(&spec(mounts), fake_host().path()).unwrap_err();
+        assert!(matches!(err, RootfsError::MountConflict { .. }));
+        let siblings = vec![
+            mount(host.path(), "/data", false),
+            mount(host.path(), "/database", false),
+        ];
+        plan(&spec(siblings), fake_host().path()).unwrap();
+    }
+
+    #[test]
+    fn overlay_path_with_comma_is_refused() {
+        let mut spec = spec(vec![]);
+        spec.scratch = PathBuf::from("/state/a,upperdir=/x/scratch");
+        let err = plan(&spec, fake_host().path()).unwrap_err();
+        assert!(matches!(err, RootfsError::OverlayPath { .. }), "{err}");
+    }
+
+    #[test]
+    fn overlay_path_with_colon_or_backslash_is_refused() {
+        for name in ["a:b", "a\\b"] {
+            let parent = tempfile::tempdir().unwrap();
+            let host = parent.path().join(name);
+            std::fs::create_dir_all(host.join("usr")).unwrap();
+            let err = plan(&spec(vec![]), &host).unwrap_err();
+            assert!(matches!(err, RootfsError::OverlayPath { .. }), "{err}");
+        }
+    }
+
+    #[test]
+    fn hostname_cannot_inject_hosts_lines() {
+        for bad in ["", "a\n1.2.3.4 github.com", "a b", "-a", &"a".repeat(65)] {
+            let mut spec = spec(vec![]);
+            spec.hostname = bad.to_string();
+            assert!(matches!(
+                plan(&spec, fake_host().path()),
+                Err(RootfsError::InvalidHostname { .. })
+            ));
+        }
+    }
+
+    #[test]
+    fn hostname_files_are_written_into_the_etc_overlay() {
+        let steps = steps(&spec(vec![]));
+        let overlay = position(
+            &steps,
+            |s| matches!(s, Step::Overlay { target, .. } if *target == root("etc")),
+        );
+        let hosts = position(&steps, |s| {
+            *s == Step::WriteFile {
+                root: new_root(),
+                path: PathBuf::from("etc/hosts"),
+                contents: "127.0.0.1 localhost\n::1 localhost\n127.0.1.1 s1.sandpit\n".to_string(),
+                mode: 0o644,
+            }
+        });
+        assert!(overlay < hosts);
+    }
+
+    #[test]
+    fn overlapping_spec_paths_are_refused() {
+        let mut spec = spec(vec![]);
+        spec.scratch = spec.root.join("scratch");
+        assert!(matches!(
+            plan(&spec, fake_host().path()),
+            Err(RootfsError::InvalidSpecPath { .. })
+        ));
+    }
+
+    #[test]
+    fn mount_point_creation_never_follows_symlinks() {
+        let new_root = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::create_dir(new_root.path().join("etc")).unwrap();
+        host_symlink(outside.path(), new_root.path().join("etc/alternatives")).unwrap();
+        host_symlink(outside.path().join("f"), new_root.path().join("etc/f")).unwrap();
+
+        let through_link = make_mount_point(
+            new_root.path(),
+            Path::new("etc/alternatives/x"),
+            MountPointKind::Dir,
+        );
+        assert!(through_link.is_err());
+        let onto_link = make_mount_point(new_root.path(), Path::new("etc/f"), MountPointKind::File);
+        assert!(onto_link.is_err());
+        assert_eq!(std::fs::read_dir(outside.path()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn write_file_replaces_a_symlink_instead_of_following_it() {
+        let new_root = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::create_dir(new_root.path().join("etc")).unwrap();
+        std::fs::write(outside.path().join("hosts"), "host").unwrap();
+        host_symlink(
+            outside.path().join("hosts"),
+            new_root.path().join("etc/hosts"),
+        )
+        .unwrap();
+
+        replace_file(new_root.path(), Path::new("etc/hosts"), "sandbox", 0o644).unwrap();
+
+        assert_eq!(
+            std::fs::read(outside.path().join("hosts")).unwrap(),
+            b"host"
+        );
+        let written = new_root.path().join("etc/hosts");
+        assert!(!std::fs::symlink_metadata(&written).unwrap().is_symlink());
+        assert_eq!(std::fs::read(written).unwrap(), b"sandbox");
+    }
+
+    #[test]
+    fn error_stays_small() {
+        // It is nested in the runtime's and the SDK's errors, which clippy wants under 128 bytes.
+        assert!(std::mem::size_of::<RootfsError>() <= 40);
+    }
+
+    #[test]
+    fn apply_creates_exact_modes_and_names_the_failing_step() {
+        let dir = tempfile::tempdir().unwrap();
+        let var_tmp = dir.path().join("var-tmp");
+        let steps = [
+            Step::MkDir {
+                path: var_tmp.clone(),
+                mode: 0o1777,
+            },
+            Step::MountPoint {
+                root: dir.path().to_path_buf(),
+                path: PathBuf::from("a/b/c"),
+                kind: MountPointKind::File,
+            },
+            Step::MkDir {
+                path: var_tmp.clone(),
+                mode: 0o755,
+            },
+        ];
+        let err = apply(&steps).unwrap_err();
+        assert!(
+            matches!(&err, RootfsError::MkDir { path, source: Errno::EEXIST } if *path == var_tmp)
+        );
+        assert_eq!(
+            err.to_string(),
+            format!("failed to create directory {}", var_tmp.display())
+        );
+        let mode = std::fs::metadata(&var_tmp).unwrap().permissions().mode();
+        assert_eq!(mode & 0o7777, 0o1777);
+        assert!(std::fs::metadata(dir.path().join("a/b/c"))
+            .unwrap()
+            .is_file());
+    }
+}

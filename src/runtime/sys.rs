@@ -1,0 +1,275 @@
+//! Thin, safe wrappers over the raw system calls sandpit needs beyond what `nix` offers safely.
+//!
+//! This is the crate's seam to the kernel: every `unsafe` block outside the rootfs, seccomp and
+//! capability modules lives here, each with the invariant it relies on.
+
+use std::fs::File;
+use std::io::Read;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::unix::process::CommandExt;
+use std::process::Command;
+use std::sync::Arc;
+use std::time::Duration;
+
+use nix::errno::Errno;
+use nix::sys::signal::Signal;
+use nix::sys::wait::{WaitPidFlag, WaitStatus};
+use nix::unistd::Pid;
+
+use super::{caps, seccomp};
+
+/// What every process started inside a sandbox gets between fork and exec. Built once, before
+/// any fork, so the child only runs async-signal-safe system calls on ready data.
+pub struct Hardening {
+    filter: seccompiler::BpfProgram,
+    last_cap: u32,
+}
+
+/// Failure to prepare [`Hardening`].
+#[derive(Debug, thiserror::Error)]
+pub enum HardeningError {
+    /// The seccomp policy could not be compiled.
+    #[error("failed to prepare the seccomp filter")]
+    Seccomp(#[source] seccomp::SeccompError),
+    /// The kernel's capability count could not be read.
+    #[error("failed to read the kernel's capability count")]
+    Caps(#[source] caps::CapsError),
+}
+
+impl Hardening {
+    /// Compiles the seccomp filter and reads the capability count.
+    pub fn prepare() -> Result<Self, HardeningError> {
+        Ok(Self {
+            filter: seccomp::compile().map_err(HardeningError::Seccomp)?,
+            last_cap: caps::last_cap().map_err(HardeningError::Caps)?,
+        })
+    }
+
+    /// Makes `cmd`'s child start a new session (so its process group can be signalled as a
+    /// whole), drop every capability and install the seccomp filter before it executes.
+    pub fn apply_to(self: &Arc<Self>, cmd: &mut Command) {
+        let hardening = Arc::clone(self);
+        // SAFETY: the closure runs in the child between fork and exec. It only calls setsid,
+        // prctl, capset and seccomp on data prepared before the fork (the BPF program and the
+        // capability count are owned by the Arc, which the child's copy of memory keeps alive);
+        // it allocates nothing and takes no lock, so it is async-signal-safe.
+        unsafe {
+            cmd.pre_exec(move || {
+                nix::unistd::setsid()?;
+                caps::drop_all(hardening.last_cap)?;
+                seccomp::install(&hardening.filter)?;
+                Ok(())
+            });
+        }
+    }
+}
+
+/// Result of [`fork`].
+pub enum Forked {
+    /// In the parent; the child's pid.
+    Parent(Pid),
+    /// In the child.
+    Child,
+}
+
+/// Forks the calling process.
+///
+/// Only for the single-threaded init path (`runtime::init`): a child forked from a
+/// multi-threaded process may deadlock on locks held by threads that no longer exist.
+pub fn fork_single_threaded() -> Result<Forked, Errno> {
+    // SAFETY: the only caller is the init process, which runs before any thread is started (it is
+    // dispatched from `main` before the tokio runtime is built), so the child inherits no lock held
+    // by another thread and may run arbitrary Rust code.
+    match unsafe { nix::unistd::fork() }? {
+        nix::unistd::ForkResult::Parent { child } => Ok(Forked::Parent(child)),
+        nix::unistd::ForkResult::Child => Ok(Forked::Child),
+    }
+}
+
+/// Opens a pidfd for `pid`, a handle that keeps naming that process even if its pid is reused.
+pub fn pidfd_open(pid: u32) -> Result<OwnedFd, Errno> {
+    // SAFETY: pidfd_open takes a pid and flags and returns a new fd or -1; no memory is passed.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
+    if fd < 0 {
+        return Err(Errno::last());
+    }
+    // SAFETY: the kernel just returned this fd to us; nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+}
+
+/// Sends `signal` to the process behind `pidfd`.
+pub fn pidfd_send_signal(pidfd: BorrowedFd<'_>, signal: Signal) -> Result<(), Errno> {
+    // SAFETY: the fd is valid for the call (borrowed); a null siginfo is allowed and means "as
+    // kill(2) would send it".
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            pidfd.as_raw_fd(),
+            signal as libc::c_int,
+            std::ptr::null::<libc::siginfo_t>(),
+            0,
+        )
+    };
+    if rc < 0 {
+        Err(Errno::last())
+    } else {
+        Ok(())
+    }
+}
+
+/// Waits until `fd` is readable (for a pidfd: the process exited) or `timeout` passes.
+/// Returns whether it became readable.
+pub fn wait_readable(fd: BorrowedFd<'_>, timeout: Duration) -> Result<bool, Errno> {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    let millis = u32::try_from(timeout.as_millis()).unwrap_or(u32::MAX);
+    let timeout = PollTimeout::try_from(millis).unwrap_or(PollTimeout::MAX);
+    let mut fds = [PollFd::new(fd, PollFlags::POLLIN)];
+    loop {
+        match poll(&mut fds, timeout) {
+            Ok(n) => return Ok(n > 0),
+            Err(Errno::EINTR) => continue,
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Brings the loopback interface of the caller's network namespace up.
+pub fn loopback_up() -> Result<(), Errno> {
+    // SAFETY: creating a socket passes no memory; the returned fd is checked and owned below.
+    let sock = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+    if sock < 0 {
+        return Err(Errno::last());
+    }
+    // SAFETY: `sock` is a fresh fd that nothing else owns.
+    let sock = unsafe { OwnedFd::from_raw_fd(sock) };
+    // SAFETY: ifreq is a plain C struct for which all-zero bytes are a valid value.
+    let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
+    for (dst, src) in req.ifr_name.iter_mut().zip(b"lo\0") {
+        *dst = *src as libc::c_char;
+    }
+    // SAFETY: SIOCGIFFLAGS reads the interface named in `req` and writes its flags into `req`,
+    // which is a valid, exclusively borrowed ifreq for the duration of the call.
+    if unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFFLAGS, &mut req) } < 0 {
+        return Err(Errno::last());
+    }
+    // SAFETY: after SIOCGIFFLAGS the union holds the flags member.
+    unsafe {
+        req.ifr_ifru.ifru_flags |= (libc::IFF_UP | libc::IFF_RUNNING) as libc::c_short;
+    }
+    // SAFETY: SIOCSIFFLAGS only reads `req`, valid for the call.
+    if unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS, &req) } < 0 {
+        return Err(Errno::last());
+    }
+    Ok(())
+}
+
+/// Marks the calling process not dumpable: no core dumps, and `/proc/PID/*` (its fds, memory,
+/// environment) is closed to processes without `CAP_SYS_PTRACE`, i.e. to everything inside.
+pub fn set_not_dumpable() -> Result<(), Errno> {
+    // SAFETY: PR_SET_DUMPABLE takes an integer argument and touches no memory of ours.
+    if unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) } < 0 {
+        return Err(Errno::last());
+    }
+    Ok(())
+}
+
+/// Grows a pipe's kernel buffer, so fewer wake-ups are needed for bulk output.
+pub fn set_pipe_size(fd: BorrowedFd<'_>, bytes: i32) -> Result<(), Errno> {
+    // SAFETY: F_SETPIPE_SZ takes an integer and passes no memory.
+    if unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETPIPE_SZ, bytes) } < 0 {
+        return Err(Errno::last());
+    }
+    Ok(())
+}
+
+/// Sends `signal` to every process of process group `pgid`.
+pub fn kill_process_group(pgid: u32, signal: Signal) -> Result<(), Errno> {
+    let pgid = i32::try_from(pgid).map_err(|_| Errno::EINVAL)?;
+    nix::sys::signal::killpg(Pid::from_raw(pgid), signal)
+}
+
+/// Reaps one exited child without blocking; `None` when no child has exited.
+pub fn reap_any() -> Option<(u32, WaitStatus)> {
+    loop {
+        match nix::sys::wait::waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::StillAlive) | Err(Errno::ECHILD) => return None,
+            Ok(status) => {
+                let pid = status.pid()?.as_raw();
+                return Some((pid as u32, status));
+            }
+            Err(Errno::EINTR) => continue,
+            Err(_) => return None,
+        }
+    }
+}
+
+/// Waits for a specific child to exit, blocking.
+pub fn wait_child(pid: u32) -> Result<WaitStatus, Errno> {
+    loop {
+        match nix::sys::wait::waitpid(Pid::from_raw(pid as i32), None) {
+            Err(Errno::EINTR) => continue,
+            other => return other,
+        }
+    }
+}
+
+/// Start time of process `pid` in clock ticks since boot (field 22 of `/proc/PID/stat`).
+/// Together with the pid it names one process for good, since pids are reused.
+pub fn process_start_time(pid: u32) -> Option<u64> {
+    let mut text = String::new();
+    File::open(format!("/proc/{pid}/stat"))
+        .ok()?
+        .read_to_string(&mut text)
+        .ok()?;
+    // The command name (field 2) may contain spaces and parentheses; fields resume after the
+    // last ')'.
+    let rest = &text[text.rfind(')')? + 1..];
+    rest.split_whitespace().nth(19)?.parse().ok()
+}
+
+/// Whether the process `pid` that started at `start_time` is still running (zombies count as
+/// gone).
+pub fn process_is_alive(pid: u32, start_time: u64) -> bool {
+    if process_start_time(pid) != Some(start_time) {
+        return false;
+    }
+    let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else {
+        return false;
+    };
+    !status
+        .lines()
+        .any(|l| l.starts_with("State:") && (l.contains("zombie") || l.contains("dead")))
+}
+
+/// Kills the process `pid` (if it is still the one that started at `start_time`) with SIGKILL
+/// and waits up to `timeout` for it to be gone. Returns `Ok(())` if it is gone.
+///
+/// When it is PID 1 of a pid namespace, the kernel kills every other process of that namespace
+/// before reporting the exit, so on return none of them runs any more.
+pub fn kill_and_wait(pid: u32, start_time: u64, timeout: Duration) -> Result<(), Errno> {
+    let pidfd = match pidfd_open(pid) {
+        Ok(fd) => fd,
+        Err(Errno::ESRCH) => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    // Checked after opening the pidfd: from here on the fd names exactly this process.
+    if process_start_time(pid) != Some(start_time) {
+        return Ok(());
+    }
+    match pidfd_send_signal(pidfd.as_fd(), Signal::SIGKILL) {
+        Ok(()) | Err(Errno::ESRCH) => {}
+        Err(e) => return Err(e),
+    }
+    if wait_readable(pidfd.as_fd(), timeout)? {
+        Ok(())
+    } else {
+        Err(Errno::ETIMEDOUT)
+    }
+}
+
+/// Shuts a socket down in both directions (the peer reads end of file), even while other
+/// handles to it remain open.
+pub fn shutdown_socket(fd: BorrowedFd<'_>) {
+    // Already shut down or closed by the peer: nothing more to do.
+    let _ = nix::sys::socket::shutdown(fd.as_raw_fd(), nix::sys::socket::Shutdown::Both);
+}
