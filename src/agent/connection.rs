@@ -10,7 +10,7 @@ use std::time::Duration;
 use tokio::net::UnixStream;
 
 use super::{exec, ActivityGuard, Agent};
-use crate::protocol::{self, AgentMessage, ClientMessage, ErrorCode, VERSION};
+use crate::protocol::{self, AgentMessage, ClientMessage, ErrorCode, FrameReader, VERSION};
 
 /// How long a client may take to deliver its hello or its request.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
@@ -18,12 +18,13 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 pub(super) async fn serve(agent: Rc<Agent>, stream: UnixStream) {
     let _activity = ActivityGuard::enter(&agent);
     let (mut reader, mut writer) = stream.into_split();
-    let mut inbuf = Vec::new();
+    // Handed on to the exec: the client pipelines its greeting, request and stdin.
+    let mut frames = FrameReader::new();
     let mut outbuf = Vec::new();
 
     let mut greeted = false;
     loop {
-        let message = match read_request(&mut reader, &mut inbuf).await {
+        let message = match read_request(&mut reader, &mut frames).await {
             Ok(Some(message)) => message,
             Ok(None) => return,
             Err(reply) => {
@@ -51,7 +52,7 @@ pub(super) async fn serve(agent: Rc<Agent>, stream: UnixStream) {
             }
             (true, ClientMessage::Ping) => AgentMessage::Pong,
             (true, ClientMessage::Exec(request)) => {
-                exec::run(&agent, request, reader, writer).await;
+                exec::run(&agent, request, (reader, frames), writer).await;
                 return;
             }
             (true, _) => {
@@ -73,15 +74,15 @@ pub(super) async fn serve(agent: Rc<Agent>, stream: UnixStream) {
 /// something unusable or stalled.
 async fn read_request(
     reader: &mut tokio::net::unix::OwnedReadHalf,
-    buf: &mut Vec<u8>,
+    frames: &mut FrameReader,
 ) -> Result<Option<ClientMessage<'static>>, AgentMessage<'static>> {
-    match tokio::time::timeout(REQUEST_TIMEOUT, protocol::read_frame(reader, buf)).await {
+    match tokio::time::timeout(REQUEST_TIMEOUT, frames.next(reader)).await {
         Err(_) => Err(error(
             ErrorCode::BadFrame,
             "timed out waiting for a request",
         )),
-        Ok(Ok(false)) => Ok(None),
-        Ok(Ok(true)) => match protocol::decode::<ClientMessage>(buf) {
+        Ok(Ok(None)) => Ok(None),
+        Ok(Ok(Some(payload))) => match protocol::decode::<ClientMessage>(payload) {
             // Requests hold no borrowed data except stdin, which is refused here anyway.
             Ok(ClientMessage::Stdin(_)) => Err(error(
                 ErrorCode::BadFrame,

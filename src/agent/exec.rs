@@ -5,6 +5,7 @@
 //! else.
 
 use std::cell::Cell;
+use std::collections::VecDeque;
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -14,13 +15,14 @@ use nix::sys::signal::Signal;
 use nix::sys::wait::WaitStatus;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::unix::{pipe, OwnedReadHalf, OwnedWriteHalf};
+use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use super::connection::error;
 use super::{sleep_until_opt, Agent};
 use crate::protocol::{
     self, AgentMessage, ClientMessage, CommandLine, ErrorCode, ExecRequest, ExitReport,
-    OutputStream, MAX_CHUNK_LEN,
+    FrameReader, OutputStream, MAX_CHUNK_LEN, STDIN_WINDOW,
 };
 use crate::runtime::sys;
 
@@ -33,7 +35,7 @@ const PIPE_BYTES: i32 = 1 << 20;
 pub(super) async fn run(
     agent: &Rc<Agent>,
     request: ExecRequest,
-    reader: OwnedReadHalf,
+    reader: (OwnedReadHalf, FrameReader),
     mut writer: OwnedWriteHalf,
 ) {
     let mut outbuf = Vec::new();
@@ -98,7 +100,14 @@ pub(super) async fn run(
     }
 
     let cancelled = Rc::new(Cell::new(false));
-    let control = tokio::task::spawn_local(follow_client(reader, stdin, pid, cancelled.clone()));
+    let (consumed_tx, mut consumed_rx) = mpsc::unbounded_channel();
+    let control = tokio::task::spawn_local(follow_client(
+        reader,
+        stdin,
+        pid,
+        cancelled.clone(),
+        consumed_tx,
+    ));
     let _control = AbortOnDrop(control);
 
     let deadline = request
@@ -119,6 +128,12 @@ pub(super) async fn run(
             }
             n = stderr.read(&mut err.buf), if err.open => {
                 if !err.forward(n, &mut seq, &mut writer, &mut outbuf).await {
+                    return cancel(pid, &cancelled);
+                }
+            }
+            Some(bytes) = consumed_rx.recv() => {
+                let msg = AgentMessage::StdinConsumed { bytes };
+                if protocol::write_frame(&mut writer, &msg, &mut outbuf).await.is_err() {
                     return cancel(pid, &cancelled);
                 }
             }
@@ -213,43 +228,115 @@ fn cancel(pid: u32, cancelled: &Cell<bool>) {
 }
 
 /// Reads the client's side of the conversation while the command runs: stdin, signals, and
-/// the end of the connection (which cancels the command).
+/// the end of the connection (which cancels the command). Stdin is queued (at most
+/// [`STDIN_WINDOW`] bytes, which the client's flow control guarantees) and written as the command
+/// reads it, so a command that ignores its stdin never stops this loop from seeing a signal or
+/// the client going away.
 async fn follow_client(
-    mut reader: OwnedReadHalf,
+    (mut reader, mut frames): (OwnedReadHalf, FrameReader),
     mut stdin: Option<pipe::Sender>,
     pgid: u32,
     cancelled: Rc<Cell<bool>>,
+    consumed: mpsc::UnboundedSender<u64>,
 ) {
-    let mut buf = Vec::new();
+    let mut queue = StdinQueue::default();
+    let mut close_when_drained = false;
     loop {
-        let message = match protocol::read_frame(&mut reader, &mut buf).await {
-            Ok(true) => protocol::decode::<ClientMessage>(&buf).ok(),
-            Ok(false) | Err(_) => None,
-        };
-        match message {
-            Some(ClientMessage::Stdin(data)) => {
-                if let Some(pipe) = stdin.as_mut() {
-                    if pipe.write_all(data).await.is_err() {
+        tokio::select! {
+            frame = frames.next(&mut reader) => {
+                let message = match frame {
+                    Ok(Some(payload)) => protocol::decode::<ClientMessage>(payload).ok(),
+                    Ok(None) | Err(_) => None,
+                };
+                match message {
+                    Some(ClientMessage::Stdin(data)) => {
+                        if queue.len + data.len() > STDIN_WINDOW {
+                            tracing::debug!("client overran the stdin window");
+                            return cancel(pgid, &cancelled);
+                        }
+                        if stdin.is_some() {
+                            queue.push(data);
+                        } else {
+                            // Nobody will read it; acknowledge so the client is not stuck.
+                            let _ = consumed.send(data.len() as u64);
+                        }
+                    }
+                    Some(ClientMessage::CloseStdin) => close_when_drained = true,
+                    Some(ClientMessage::Signal { signal }) => {
+                        if let Ok(signal) = Signal::try_from(signal) {
+                            let _ = sys::kill_process_group(pgid, signal);
+                        }
+                    }
+                    // End of stream, garbage or an out-of-place message: the client is gone or
+                    // broken.
+                    _ => return cancel(pgid, &cancelled),
+                }
+            }
+            written = queue.write_to(stdin.as_mut()), if stdin.is_some() && queue.len > 0 => {
+                match written {
+                    Ok(n) => {
+                        let _ = consumed.send(n as u64);
+                    }
+                    // The command closed its stdin: drop what it will never read.
+                    Err(_) => {
                         stdin = None;
+                        let _ = consumed.send(queue.clear() as u64);
                     }
                 }
             }
-            Some(ClientMessage::CloseStdin) => stdin = None,
-            Some(ClientMessage::Signal { signal }) => {
-                if let Ok(signal) = Signal::try_from(signal) {
-                    let _ = sys::kill_process_group(pgid, signal);
-                }
-            }
-            // End of stream, garbage or an out-of-place message: the client is gone or broken.
-            _ => return cancel(pgid, &cancelled),
         }
+        if close_when_drained && queue.len == 0 {
+            stdin = None;
+        }
+    }
+}
+
+/// Stdin bytes received from the client and not yet written to the command.
+#[derive(Default)]
+struct StdinQueue {
+    chunks: VecDeque<Vec<u8>>,
+    /// Bytes of the front chunk already written.
+    offset: usize,
+    /// Bytes queued in all.
+    len: usize,
+}
+
+impl StdinQueue {
+    fn push(&mut self, data: &[u8]) {
+        self.len += data.len();
+        self.chunks.push_back(data.to_vec());
+    }
+
+    /// Writes some of the front chunk; cancel-safe (a single `write`).
+    async fn write_to(&mut self, pipe: Option<&mut pipe::Sender>) -> std::io::Result<usize> {
+        let (Some(pipe), Some(front)) = (pipe, self.chunks.front()) else {
+            return std::future::pending().await;
+        };
+        let n = pipe.write(&front[self.offset..]).await?;
+        self.offset += n;
+        self.len -= n;
+        if self.offset == front.len() {
+            self.chunks.pop_front();
+            self.offset = 0;
+        }
+        Ok(n)
+    }
+
+    /// Empties the queue, returning how many bytes were dropped.
+    fn clear(&mut self) -> usize {
+        self.chunks.clear();
+        self.offset = 0;
+        std::mem::take(&mut self.len)
     }
 }
 
 fn build_command(agent: &Agent, request: &ExecRequest) -> Result<Command, String> {
     let argv: Vec<&str> = match &request.command {
         CommandLine::Argv(argv) => argv.iter().map(String::as_str).collect(),
-        CommandLine::Shell(script) => vec![shell(), "-c", script.as_str()],
+        CommandLine::Shell { script, args } => [shell(), "-c", script.as_str()]
+            .into_iter()
+            .chain(args.iter().map(String::as_str))
+            .collect(),
     };
     let Some((program, args)) = argv.split_first() else {
         return Err("empty command".into());

@@ -31,6 +31,9 @@ use crate::runtime::sys::{self, Hardening};
 /// (which kills whatever is left).
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
+/// Pause after a failed accept (for example, out of file descriptors).
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(10);
+
 /// Everything the agent needs, prepared by the init path before the agent starts.
 pub struct AgentConfig {
     /// The bound, listening protocol socket.
@@ -52,7 +55,7 @@ pub enum AgentError {
     /// The async runtime could not be built.
     #[error("failed to start the agent's event loop")]
     Runtime(#[source] std::io::Error),
-    /// The protocol socket could not be registered or accepted on.
+    /// The protocol socket could not be registered with the event loop.
     #[error("failed to serve the agent socket")]
     Listener(#[source] std::io::Error),
     /// A signal handler could not be installed.
@@ -153,10 +156,17 @@ async fn serve(config: AgentConfig) -> Result<(), AgentError> {
             .sleep_after
             .map(|after| agent.last_activity.get() + after);
         tokio::select! {
-            accepted = listener.accept() => {
-                let (stream, _) = accepted.map_err(AgentError::Listener)?;
-                tokio::task::spawn_local(connection::serve(Rc::clone(&agent), stream));
-            }
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => {
+                    tokio::task::spawn_local(connection::serve(Rc::clone(&agent), stream));
+                }
+                // Out of file descriptors or an aborted connection: the agent must survive it;
+                // pause briefly so a persistent condition does not spin.
+                Err(e) => {
+                    tracing::warn!("failed to accept a connection: {e}");
+                    tokio::time::sleep(ACCEPT_BACKOFF).await;
+                }
+            },
             _ = sigchld.recv() => agent.reaper.reap_all(),
             _ = sighup.recv() => agent.forward_signal(Signal::SIGHUP),
             _ = sigterm.recv() => return shut_down(&agent, Signal::SIGTERM, &mut sigchld).await,

@@ -292,7 +292,7 @@ async fn list(sandboxes: &Sandboxes, json: bool) -> Result<ExitCode, Error> {
                 "id": info.record.id,
                 "state": info.state,
                 "created_at": info.record.created_at,
-                "pid": info.record.agent.map(|a| a.pid),
+                "pid": info.record.agent.filter(|_| info.state == SandboxState::Running).map(|a| a.pid),
                 "network": info.record.spec.network,
                 "limits": info.record.spec.limits,
             });

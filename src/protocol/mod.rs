@@ -21,6 +21,12 @@ pub const MAX_FRAME_LEN: usize = 4 << 20;
 /// Largest output or stdin chunk a sender puts in one frame.
 pub const MAX_CHUNK_LEN: usize = 256 << 10;
 
+/// Stdin flow control: a client may have at most this many stdin bytes sent and not yet
+/// acknowledged by [`AgentMessage::StdinConsumed`]. It bounds what the agent buffers for a
+/// command that does not read its stdin, so the agent never has to stop reading the connection
+/// (and so still sees signals and the client going away).
+pub const STDIN_WINDOW: usize = 1 << 20;
+
 /// What a client asks of the agent.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ClientMessage<'a> {
@@ -49,8 +55,14 @@ pub enum ClientMessage<'a> {
 pub enum CommandLine {
     /// Program and arguments, run without a shell. The program is looked up in `PATH`.
     Argv(Vec<String>),
-    /// A shell string, run with `bash -c` (or `sh -c` where bash is missing).
-    Shell(String),
+    /// A shell string, run with `bash -c` (or `sh -c` where bash is missing); `args` become
+    /// `$0`, `$1`….
+    Shell {
+        /// The script.
+        script: String,
+        /// Its positional parameters, starting with `$0`.
+        args: Vec<String>,
+    },
 }
 
 /// Everything the agent needs to start one command.
@@ -112,6 +124,12 @@ pub enum AgentMessage<'a> {
     },
     /// Reply to `Ping`.
     Pong,
+    /// This many stdin bytes left the agent's buffer (written to the command, or discarded
+    /// because the command closed its stdin); the client may send as many more.
+    StdinConsumed {
+        /// Byte count.
+        bytes: u64,
+    },
 }
 
 /// How a command ended.
@@ -185,7 +203,8 @@ pub enum ProtocolError {
     Encode(#[source] postcard::Error),
 }
 
-/// Reads one frame's payload into `buf` (replacing its contents).
+/// Reads exactly one frame's payload into `buf` (replacing its contents), never reading past
+/// it. Not cancel-safe; loops that `select!` on reads use a [`FrameReader`].
 ///
 /// Returns `Ok(false)` on a clean end of stream at a frame boundary.
 pub async fn read_frame<R: AsyncRead + Unpin>(
@@ -224,7 +243,84 @@ pub async fn read_frame<R: AsyncRead + Unpin>(
     Ok(true)
 }
 
-/// Decodes a message from a frame payload read by [`read_frame`].
+/// A buffered, cancel-safe frame reader: every await point is a single `read` whose bytes are
+/// kept in the reader, so dropping a pending [`FrameReader::next`] (in `select!`) loses nothing.
+#[derive(Debug, Default)]
+pub struct FrameReader {
+    buf: Vec<u8>,
+    /// Start of unconsumed bytes.
+    start: usize,
+    /// End of valid bytes.
+    end: usize,
+    /// Length of the frame handed out by the previous `next`, consumed on the next call.
+    handed_out: usize,
+}
+
+impl FrameReader {
+    /// An empty reader.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The next frame's payload, `Ok(None)` on a clean end of stream at a frame boundary.
+    pub async fn next<R: AsyncRead + Unpin>(
+        &mut self,
+        reader: &mut R,
+    ) -> Result<Option<&[u8]>, ProtocolError> {
+        self.start += std::mem::take(&mut self.handed_out);
+        loop {
+            let available = self.end - self.start;
+            if available >= 4 {
+                let mut len_bytes = [0u8; 4];
+                len_bytes.copy_from_slice(&self.buf[self.start..self.start + 4]);
+                let len = u32::from_be_bytes(len_bytes) as usize;
+                if len > MAX_FRAME_LEN {
+                    return Err(ProtocolError::FrameTooLarge { len });
+                }
+                if available >= 4 + len {
+                    self.handed_out = 4 + len;
+                    let payload = self.start + 4..self.start + 4 + len;
+                    return Ok(Some(&self.buf[payload]));
+                }
+                self.make_room(4 + len);
+            } else {
+                self.make_room(4);
+            }
+            let n = reader
+                .read(&mut self.buf[self.end..])
+                .await
+                .map_err(|source| ProtocolError::Io { op: "read", source })?;
+            if n == 0 {
+                return if self.end == self.start {
+                    Ok(None)
+                } else {
+                    Err(ProtocolError::Truncated)
+                };
+            }
+            self.end += n;
+        }
+    }
+
+    /// Ensures the buffer can hold a frame of `frame_len` bytes from `start`, with spare room
+    /// for reading ahead.
+    fn make_room(&mut self, frame_len: usize) {
+        if self.start == self.end {
+            self.start = 0;
+            self.end = 0;
+        }
+        let wanted = frame_len.max(64 << 10);
+        if self.buf.len() - self.start < wanted {
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+            if self.buf.len() < wanted {
+                self.buf.resize(wanted, 0);
+            }
+        }
+    }
+}
+
+/// Decodes a message from a frame payload read by [`read_frame`] or a [`FrameReader`].
 pub fn decode<'a, T: Deserialize<'a>>(payload: &'a [u8]) -> Result<T, ProtocolError> {
     postcard::from_bytes(payload).map_err(ProtocolError::Decode)
 }
@@ -301,6 +397,52 @@ mod tests {
         let mut payload = Vec::new();
         assert!(read_frame(&mut reader, &mut payload).await.unwrap());
         let err = read_frame(&mut reader, &mut payload).await.unwrap_err();
+        assert!(matches!(err, ProtocolError::Truncated), "{err}");
+    }
+
+    #[tokio::test]
+    async fn frame_reader_splits_a_byte_stream_into_frames() {
+        let big: Vec<u8> = (0..=255u8).cycle().take(300_000).collect();
+        let messages = [
+            AgentMessage::Pong,
+            AgentMessage::Output {
+                stream: OutputStream::Stdout,
+                seq: 0,
+                data: &big,
+            },
+            AgentMessage::StdinConsumed { bytes: 9 },
+        ];
+        let mut stream = Vec::new();
+        let mut frame = Vec::new();
+        for msg in &messages {
+            encode(msg, &mut frame).unwrap();
+            stream.extend_from_slice(&frame);
+        }
+        // Deliver the bytes in awkward pieces, as a socket may.
+        let (mut tx, mut rx) = tokio::io::duplex(1000);
+        let writer = tokio::spawn(async move {
+            for piece in stream.chunks(777) {
+                tokio::io::AsyncWriteExt::write_all(&mut tx, piece)
+                    .await
+                    .unwrap();
+            }
+        });
+        let mut frames = FrameReader::new();
+        for want in &messages {
+            let payload = frames.next(&mut rx).await.unwrap().unwrap();
+            assert_eq!(&decode::<AgentMessage>(payload).unwrap(), want);
+        }
+        writer.await.unwrap();
+        assert!(frames.next(&mut rx).await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn frame_reader_refuses_oversized_frames_and_truncation() {
+        let mut reader = &((MAX_FRAME_LEN + 1) as u32).to_be_bytes()[..];
+        let err = FrameReader::new().next(&mut reader).await.unwrap_err();
+        assert!(matches!(err, ProtocolError::FrameTooLarge { .. }), "{err}");
+        let mut reader = &[0u8, 0, 0, 5, 1][..];
+        let err = FrameReader::new().next(&mut reader).await.unwrap_err();
         assert!(matches!(err, ProtocolError::Truncated), "{err}");
     }
 

@@ -121,8 +121,10 @@ struct Status(Option<File>);
 
 impl Status {
     fn line(&mut self, line: &str) {
+        // One write(2) per line: the init and the agent share this pipe, and a line split
+        // over two writes could interleave with the other's.
         if let Some(file) = &mut self.0 {
-            let _ = writeln!(file, "{line}");
+            let _ = file.write_all(format!("{line}\n").as_bytes());
         }
     }
     fn close(&mut self) {

@@ -268,12 +268,8 @@ impl Runtime {
         let dir = self.dir(id);
         let existing = record::read(&dir)?;
         if let Some(record) = &existing {
-            if let Some(agent) = &record.agent {
-                if sys::process_is_alive(agent.pid, agent.start_time)
-                    && probe_socket(&self.socket_path(id))
-                {
-                    return Ok(record.clone());
-                }
+            if record_is_running(record) && probe_socket(&self.socket_path(id)) {
+                return Ok(record.clone());
             }
         }
         let (spec, created_at) = match existing {
@@ -499,9 +495,10 @@ impl Runtime {
         let mut out = Vec::new();
         for id in self.sandbox_ids()? {
             if let Ok(Some(record)) = record::read(&self.dir(&id)) {
-                let state = match &record.agent {
-                    Some(a) if sys::process_is_alive(a.pid, a.start_time) => SandboxState::Running,
-                    _ => SandboxState::Sleeping,
+                let state = if record_is_running(&record) {
+                    SandboxState::Running
+                } else {
+                    SandboxState::Sleeping
                 };
                 out.push((record, state));
             }
@@ -534,18 +531,11 @@ impl Runtime {
     /// sleeping sandboxes. Sleeping sandboxes keep their workspace.
     pub fn prune(&self) -> Result<PruneReport, RuntimeError> {
         let mut report = PruneReport::default();
-        let mut running = Vec::new();
         for id in self.sandbox_ids()? {
             let lock = self.lock(&id)?;
-            let dir = self.dir(&id);
-            match record::read(&dir) {
+            match record::read(&self.dir(&id)) {
                 Ok(Some(record)) => {
-                    let alive = record
-                        .agent
-                        .is_some_and(|a| sys::process_is_alive(a.pid, a.start_time));
-                    if alive {
-                        running.push(id.to_string());
-                    } else if self.socket_path(&id).exists() {
+                    if !record_is_running(&record) && self.socket_path(&id).exists() {
                         self.clear_leftovers(&id, &record)?;
                         report.stale_sockets.push(id.to_string());
                     }
@@ -557,25 +547,31 @@ impl Runtime {
                 }
             }
         }
-        if let Ok(roots) = self.cgroup_roots() {
-            let names = roots.list().map_err(|source| RuntimeError::Cgroup {
-                id: "*".into(),
-                source,
-            })?;
-            for name in names {
-                if !running.contains(&name) {
-                    roots
-                        .get(&name)
-                        .destroy()
-                        .map_err(|source| RuntimeError::Cgroup {
-                            id: name.clone(),
-                            source,
-                        })?;
-                    report.stale_cgroups.push(name);
+        let Ok(roots) = self.cgroup_roots() else {
+            return Ok(report);
+        };
+        let cgroup_err = |name: &str| {
+            let id = name.to_string();
+            move |source| RuntimeError::Cgroup { id, source }
+        };
+        for name in roots.list().map_err(cgroup_err("*"))? {
+            // Under the sandbox's lock, so a sandbox being created right now (its cgroup exists,
+            // its record not yet) is left alone.
+            let _lock = match SandboxId::new(&name) {
+                Ok(id) => {
+                    let lock = self.lock(&id)?;
+                    let record = record::read(&self.dir(&id)).ok().flatten();
+                    if record.as_ref().is_some_and(record_is_running) {
+                        continue;
+                    }
+                    Some(lock)
                 }
-            }
-            let _ = roots.remove_if_empty();
+                Err(_) => None,
+            };
+            roots.get(&name).destroy().map_err(cgroup_err(&name))?;
+            report.stale_cgroups.push(name);
         }
+        let _ = roots.remove_if_empty();
         Ok(report)
     }
 
@@ -617,6 +613,13 @@ impl SandboxLock {
     fn remove(self) {
         let _ = fs::remove_file(&self.path);
     }
+}
+
+/// Whether the record's agent process is running.
+fn record_is_running(record: &SandboxRecord) -> bool {
+    record
+        .agent
+        .is_some_and(|a| sys::process_is_alive(a.pid, a.start_time))
 }
 
 /// Whether something accepts connections on the socket.

@@ -1,14 +1,16 @@
 //! Commands: the builder, the event stream and the buffered result.
 
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, OwnedFd};
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::sync::{mpsc, Semaphore};
 
 use super::{Error, Sandbox};
 use crate::protocol::{
-    self, AgentMessage, ClientMessage, CommandLine, ExecRequest, ExitReport, OutputStream,
-    MAX_CHUNK_LEN,
+    self, AgentMessage, ClientMessage, CommandLine, ExecRequest, ExitReport, FrameReader,
+    OutputStream, MAX_CHUNK_LEN, STDIN_WINDOW,
 };
 
 /// Default cap on each of stdout and stderr in a buffered [`ExecOutput`].
@@ -34,7 +36,10 @@ impl Command {
 
     /// A shell string, run with `bash -c` (or `sh -c` where bash is missing).
     pub fn shell(script: impl Into<String>) -> Self {
-        Self::from_line(CommandLine::Shell(script.into()))
+        Self::from_line(CommandLine::Shell {
+            script: script.into(),
+            args: Vec::new(),
+        })
     }
 
     /// An argv given as a whole.
@@ -63,11 +68,7 @@ impl Command {
     pub fn arg(mut self, arg: impl Into<String>) -> Self {
         match &mut self.line {
             CommandLine::Argv(argv) => argv.push(arg.into()),
-            CommandLine::Shell(script) => {
-                let script = std::mem::take(script);
-                self.line =
-                    CommandLine::Argv(vec!["/bin/sh".into(), "-c".into(), script, arg.into()]);
-            }
+            CommandLine::Shell { args, .. } => args.push(arg.into()),
         }
         self
     }
@@ -178,39 +179,126 @@ impl ExecOutput {
     }
 }
 
-/// A running command's events. Dropping it (or its [`ExecInput`] together with it) closes the
-/// connection, and the agent kills the command's process group.
+/// A running command's events. Dropping it closes the conversation and the agent kills the
+/// command's process group (also when its [`ExecInput`] lives on elsewhere).
+///
+/// Events are read by a background task, which also applies stdin flow control; read events and
+/// write stdin concurrently when both are large, as with any pipe.
 pub struct ExecStream {
     id: String,
-    reader: OwnedReadHalf,
+    events: mpsc::Receiver<Result<ExecEvent, Error>>,
     input: Option<ExecInput>,
-    buf: Vec<u8>,
+    /// A second handle on the socket, to shut it down on drop whoever holds the halves.
+    socket: OwnedFd,
+    reader_task: tokio::task::JoinHandle<()>,
     done: bool,
 }
 
-/// The sending side of a running command: stdin and signals.
+/// The sending side of a running command: stdin and signals. Dropping it does not cancel the
+/// command; use [`ExecInput::close_stdin`] to send end-of-file.
 pub struct ExecInput {
     id: String,
-    writer: OwnedWriteHalf,
+    writer: Option<OwnedWriteHalf>,
+    /// Stdin bytes the agent can still take (see [`STDIN_WINDOW`]).
+    window: Arc<Semaphore>,
     buf: Vec<u8>,
 }
 
+/// How many events the reader may run ahead of the consumer: enough to keep the pipe full,
+/// few enough that a slow consumer slows the command down instead of filling memory.
+const EVENT_QUEUE: usize = 16;
+
 pub(super) async fn start(sandbox: &Sandbox, command: Command) -> Result<ExecStream, Error> {
     let request = ClientMessage::Exec(command.request());
-    let stream = sandbox.inner.open(&request).await?;
-    let (reader, writer) = stream.into_split();
+    let (stream, frames) = sandbox.inner.open(&request).await?;
     let id = sandbox.id().to_string();
+    let socket = stream
+        .as_fd()
+        .try_clone_to_owned()
+        .map_err(|source| Error::Unreachable {
+            id: id.clone(),
+            source,
+        })?;
+    let (reader, writer) = stream.into_split();
+    let window = Arc::new(Semaphore::new(STDIN_WINDOW));
+    let (tx, events) = mpsc::channel(EVENT_QUEUE);
+    let reader_task = tokio::spawn(read_events(
+        id.clone(),
+        reader,
+        frames,
+        tx,
+        Arc::clone(&window),
+    ));
     Ok(ExecStream {
         input: Some(ExecInput {
             id: id.clone(),
-            writer,
+            writer: Some(writer),
+            window,
             buf: Vec::new(),
         }),
         id,
-        reader,
-        buf: Vec::new(),
+        events,
+        socket,
+        reader_task,
         done: false,
     })
+}
+
+/// Turns the agent's frames into events until the exit (or a failure), returning stdin credit
+/// to the input side as the agent reports it consumed.
+async fn read_events(
+    id: String,
+    mut reader: OwnedReadHalf,
+    mut frames: FrameReader,
+    events: mpsc::Sender<Result<ExecEvent, Error>>,
+    window: Arc<Semaphore>,
+) {
+    loop {
+        let event = match frames.next(&mut reader).await {
+            Ok(Some(payload)) => match protocol::decode::<AgentMessage>(payload) {
+                Ok(AgentMessage::StdinConsumed { bytes }) => {
+                    window.add_permits(usize::try_from(bytes).unwrap_or(0));
+                    continue;
+                }
+                Ok(AgentMessage::Started { pid }) => Ok(ExecEvent::Started { pid }),
+                Ok(AgentMessage::Output { stream, seq, data }) => Ok(ExecEvent::Output {
+                    stream,
+                    seq,
+                    data: data.to_vec(),
+                }),
+                Ok(AgentMessage::Exited(report)) => Ok(ExecEvent::Exit(report)),
+                Ok(AgentMessage::Error { code, message }) => Err(Error::Agent {
+                    id: id.clone(),
+                    code,
+                    message,
+                }),
+                Ok(AgentMessage::Hello { .. } | AgentMessage::Pong) => {
+                    Err(Error::UnexpectedReply {
+                        id: id.clone(),
+                        what: "sent a reply out of place",
+                    })
+                }
+                Err(source) => Err(Error::Protocol {
+                    id: id.clone(),
+                    source,
+                }),
+            },
+            Ok(None) => Err(Error::UnexpectedReply {
+                id: id.clone(),
+                what: "closed the connection before the command exited",
+            }),
+            Err(source) => Err(Error::Protocol {
+                id: id.clone(),
+                source,
+            }),
+        };
+        let last = matches!(event, Ok(ExecEvent::Exit(_)) | Err(_));
+        if events.send(event).await.is_err() || last {
+            break;
+        }
+    }
+    // No more credit will come: writers waiting for it get an error instead of hanging.
+    window.close();
 }
 
 impl ExecStream {
@@ -219,48 +307,20 @@ impl ExecStream {
         if self.done {
             return None;
         }
-        let event = self.next_inner().await;
+        let event = self.events.recv().await.unwrap_or_else(|| {
+            Err(Error::UnexpectedReply {
+                id: self.id.clone(),
+                what: "ended the stream without an exit status",
+            })
+        });
         if matches!(event, Ok(ExecEvent::Exit(_)) | Err(_)) {
             self.done = true;
         }
         Some(event)
     }
 
-    async fn next_inner(&mut self) -> Result<ExecEvent, Error> {
-        let id = || self.id.clone();
-        match protocol::read_frame(&mut self.reader, &mut self.buf).await {
-            Ok(true) => {}
-            Ok(false) => {
-                return Err(Error::UnexpectedReply {
-                    id: id(),
-                    what: "closed the connection before the command exited",
-                })
-            }
-            Err(source) => return Err(Error::Protocol { id: id(), source }),
-        }
-        match protocol::decode::<AgentMessage>(&self.buf) {
-            Ok(AgentMessage::Started { pid }) => Ok(ExecEvent::Started { pid }),
-            Ok(AgentMessage::Output { stream, seq, data }) => Ok(ExecEvent::Output {
-                stream,
-                seq,
-                data: data.to_vec(),
-            }),
-            Ok(AgentMessage::Exited(report)) => Ok(ExecEvent::Exit(report)),
-            Ok(AgentMessage::Error { code, message }) => Err(Error::Agent {
-                id: id(),
-                code,
-                message,
-            }),
-            Ok(AgentMessage::Hello { .. } | AgentMessage::Pong) => Err(Error::UnexpectedReply {
-                id: id(),
-                what: "sent a reply out of place",
-            }),
-            Err(source) => Err(Error::Protocol { id: id(), source }),
-        }
-    }
-
     /// The stdin/signal side, to drive from another task while this one reads events.
-    /// Available once; dropping it does not cancel the command (dropping the stream does).
+    /// Available once.
     pub fn input(&mut self) -> Option<ExecInput> {
         self.input.take()
     }
@@ -309,17 +369,21 @@ impl ExecStream {
 
 impl Drop for ExecStream {
     fn drop(&mut self) {
+        self.reader_task.abort();
         if !self.done {
             // The input half may live on elsewhere; shut the socket down so the agent sees the
             // end of the conversation and kills the command.
-            crate::runtime::sys::shutdown_socket(self.reader.as_ref().as_fd());
+            crate::runtime::sys::shutdown_socket(self.socket.as_fd());
         }
     }
 }
 
 impl ExecInput {
     async fn send(&mut self, msg: &ClientMessage<'_>) -> Result<(), Error> {
-        protocol::write_frame(&mut self.writer, msg, &mut self.buf)
+        let Some(writer) = self.writer.as_mut() else {
+            return Err(self.closed());
+        };
+        protocol::write_frame(writer, msg, &mut self.buf)
             .await
             .map_err(|source| Error::Protocol {
                 id: self.id.clone(),
@@ -327,15 +391,28 @@ impl ExecInput {
             })
     }
 
-    /// Writes bytes to the command's stdin (requires [`Command::stdin_piped`]).
+    fn closed(&self) -> Error {
+        Error::UnexpectedReply {
+            id: self.id.clone(),
+            what: "no longer takes input: the command has ended",
+        }
+    }
+
+    /// Writes bytes to the command's stdin (requires [`Command::stdin_piped`]). Waits while the
+    /// command has not read what was sent before (flow control), so memory stays bounded.
     pub async fn write(&mut self, data: &[u8]) -> Result<(), Error> {
         for chunk in data.chunks(MAX_CHUNK_LEN) {
+            let credit = u32::try_from(chunk.len()).unwrap_or(u32::MAX);
+            match self.window.acquire_many(credit).await {
+                Ok(permit) => permit.forget(),
+                Err(_) => return Err(self.closed()),
+            }
             self.send(&ClientMessage::Stdin(chunk)).await?;
         }
         Ok(())
     }
 
-    /// Closes the command's stdin (it reads end of file).
+    /// Closes the command's stdin (it reads end of file once it has read what was sent).
     pub async fn close_stdin(&mut self) -> Result<(), Error> {
         self.send(&ClientMessage::CloseStdin).await
     }
@@ -343,5 +420,15 @@ impl ExecInput {
     /// Sends `signal` (e.g. `libc::SIGTERM`) to the command's whole process group.
     pub async fn signal(&mut self, signal: i32) -> Result<(), Error> {
         self.send(&ClientMessage::Signal { signal }).await
+    }
+}
+
+impl Drop for ExecInput {
+    fn drop(&mut self) {
+        // Dropping a tokio write half shuts the socket's write side, which the agent would
+        // read as the client going away; only the stream's drop may mean that.
+        if let Some(writer) = self.writer.take() {
+            writer.forget();
+        }
     }
 }

@@ -26,7 +26,7 @@ use tokio::net::UnixStream;
 pub use error::{Error, ErrorCode};
 pub use exec::{Command, ExecEvent, ExecInput, ExecOutput, ExecStream, DEFAULT_OUTPUT_LIMIT};
 
-use crate::protocol::{self, AgentMessage, ClientMessage, VERSION};
+use crate::protocol::{self, AgentMessage, ClientMessage, FrameReader, VERSION};
 pub use crate::protocol::{ExitReport, OutputStream};
 pub use crate::runtime::{
     BindMount, Limits, Network, PruneReport, SandboxId, SandboxRecord, SandboxState,
@@ -212,11 +212,11 @@ impl Inner {
 
     /// Opens a conversation: connects (waking the sandbox if its agent is gone), greets, sends
     /// `request` and reads the agent's greeting.
-    async fn open(&self, request: &ClientMessage<'_>) -> Result<UnixStream, Error> {
+    async fn open(&self, request: &ClientMessage<'_>) -> Result<(UnixStream, FrameReader), Error> {
         let mut woke = false;
         loop {
             match self.try_open(request).await {
-                Ok(stream) => return Ok(stream),
+                Ok(opened) => return Ok(opened),
                 Err(e) if e.is_retryable() && !woke => {
                     tracing::debug!(sandbox = %self.id, "agent unreachable, waking: {e}");
                     woke = true;
@@ -227,7 +227,10 @@ impl Inner {
         }
     }
 
-    async fn try_open(&self, request: &ClientMessage<'_>) -> Result<UnixStream, Error> {
+    async fn try_open(
+        &self,
+        request: &ClientMessage<'_>,
+    ) -> Result<(UnixStream, FrameReader), Error> {
         let id = || self.id.to_string();
         let mut stream = UnixStream::connect(self.runtime.socket_path(&self.id))
             .await
@@ -243,10 +246,11 @@ impl Inner {
         if let Err(source) = tokio::io::AsyncWriteExt::write_all(&mut stream, &out).await {
             return Err(Error::Unreachable { id: id(), source });
         }
-        let mut buf = Vec::new();
-        match protocol::read_frame(&mut stream, &mut buf).await {
+        // Handed on with the stream: it may already hold the replies that follow the greeting.
+        let mut frames = FrameReader::new();
+        let reply = match frames.next(&mut stream).await {
             // The agent went to sleep between accept and reply.
-            Ok(false) => Err(Error::Unreachable {
+            Ok(None) => Err(Error::Unreachable {
                 id: id(),
                 source: std::io::ErrorKind::ConnectionReset.into(),
             }),
@@ -254,8 +258,8 @@ impl Inner {
                 Err(Error::Unreachable { id: id(), source })
             }
             Err(source) => Err(Error::Protocol { id: id(), source }),
-            Ok(true) => match protocol::decode::<AgentMessage>(&buf) {
-                Ok(AgentMessage::Hello { .. }) => Ok(stream),
+            Ok(Some(payload)) => match protocol::decode::<AgentMessage>(payload) {
+                Ok(AgentMessage::Hello { .. }) => Ok(()),
                 Ok(AgentMessage::Error { code, message }) => Err(Error::Agent {
                     id: id(),
                     code,
@@ -267,7 +271,8 @@ impl Inner {
                 }),
                 Err(source) => Err(Error::Protocol { id: id(), source }),
             },
-        }
+        };
+        reply.map(|()| (stream, frames))
     }
 }
 
@@ -279,10 +284,11 @@ impl Sandbox {
 
     /// Checks that the agent answers.
     pub async fn ping(&self) -> Result<(), Error> {
-        let mut stream = self.inner.open(&ClientMessage::Ping).await?;
-        let mut buf = Vec::new();
-        match protocol::read_frame(&mut stream, &mut buf).await {
-            Ok(true) if matches!(protocol::decode(&buf), Ok(AgentMessage::Pong)) => Ok(()),
+        let (mut stream, mut frames) = self.inner.open(&ClientMessage::Ping).await?;
+        match frames.next(&mut stream).await {
+            Ok(Some(payload)) if matches!(protocol::decode(payload), Ok(AgentMessage::Pong)) => {
+                Ok(())
+            }
             Ok(_) => Err(Error::UnexpectedReply {
                 id: self.id().to_string(),
                 what: "did not answer the ping",

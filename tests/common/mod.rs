@@ -69,3 +69,79 @@ pub fn options() -> SandboxOptions {
 pub fn marker(name: &str) -> String {
     format!("sandpit-test-{name}-{}", std::process::id())
 }
+
+/// A bounded wait for a condition: call [`Deadline::tick`] between checks. Panics, naming what
+/// was awaited, once the deadline passes (a safety net, never the expected path).
+pub struct Deadline {
+    end: std::time::Instant,
+    what: String,
+}
+
+impl Deadline {
+    pub fn after(timeout: std::time::Duration, what: impl Into<String>) -> Self {
+        Self {
+            end: std::time::Instant::now() + timeout,
+            what: what.into(),
+        }
+    }
+
+    /// Fails if the deadline passed, otherwise pauses briefly before the next check.
+    pub async fn tick(&self) {
+        assert!(
+            std::time::Instant::now() < self.end,
+            "timed out waiting for {}",
+            self.what
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+/// Safety net for commands the tests expect to finish quickly.
+pub const EXEC_DEADLINE: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Runs `script` with bash in `sandbox` and returns its buffered result (a non-zero exit is a
+/// result; only SDK failures panic).
+pub async fn sh(sandbox: &sandpit::sandbox::Sandbox, script: &str) -> sandpit::sandbox::ExecOutput {
+    sandbox
+        .exec(sandpit::sandbox::Command::shell(script).timeout(EXEC_DEADLINE))
+        .await
+        .unwrap_or_else(|e| panic!("exec {script:?} in {}: {e}", sandbox.id()))
+}
+
+/// Lossy UTF-8, for assertions and failure messages.
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// The processes `sandbox` can see, as (pid, command line with spaces between arguments).
+/// Uses only shell builtins, so it works however few processes the sandbox may still start, and
+/// it lists neither itself nor its helpers beyond its own shell.
+pub async fn processes(
+    sandbox: &sandpit::sandbox::Sandbox,
+) -> Result<Vec<(u32, String)>, sandpit::sandbox::Error> {
+    const SCRIPT: &str = r#"for d in /proc/[0-9]*; do
+  mapfile -d '' args < "$d/cmdline" 2>/dev/null || continue
+  printf '%s\t%s\n' "${d#/proc/}" "${args[*]}"
+done"#;
+    let out = sandbox
+        .exec(sandpit::sandbox::Command::argv(["/bin/bash", "-c", SCRIPT]).timeout(EXEC_DEADLINE))
+        .await?;
+    assert!(out.success(), "listing processes failed: {out:?}");
+    Ok(text(&out.stdout)
+        .lines()
+        .filter_map(|line| {
+            let (pid, cmdline) = line.split_once('\t')?;
+            Some((pid.parse().ok()?, cmdline.to_string()))
+        })
+        .collect())
+}
+
+/// A readable summary of a command's result for failure messages.
+pub fn describe(out: &sandpit::sandbox::ExecOutput) -> String {
+    format!(
+        "exit {:?}\n--- stdout ---\n{}\n--- stderr ---\n{}",
+        out.exit,
+        text(&out.stdout),
+        text(&out.stderr)
+    )
+}
