@@ -17,7 +17,6 @@ use std::collections::HashSet;
 use std::fs::File;
 use std::io::{Read, Seek};
 use std::rc::Rc;
-use std::sync::Arc;
 use std::time::Duration;
 
 use nix::sys::signal::Signal;
@@ -25,7 +24,7 @@ use tokio::signal::unix::{signal, SignalKind};
 use tokio::time::Instant;
 
 use crate::runtime::cgroup::parse_oom_kill_count;
-use crate::runtime::sys::{self, Hardening};
+use crate::runtime::sys;
 
 /// How long a shutting-down agent lets commands react to a forwarded SIGTERM before it exits
 /// (which kills whatever is left).
@@ -41,8 +40,6 @@ pub struct AgentConfig {
     /// The sandbox cgroup's OOM event counter file, opened before the pivot, if limits are
     /// enforced by a memory controller.
     pub oom_events: Option<File>,
-    /// Capability drop and seccomp filter for every command.
-    pub hardening: Arc<Hardening>,
     /// Exit after this long without a connection or a running command; `None` = never.
     pub sleep_after: Option<Duration>,
     /// Environment every command starts with.
@@ -75,7 +72,6 @@ pub fn run(config: AgentConfig) -> Result<(), AgentError> {
 
 /// State shared by the agent's tasks (all on one thread).
 struct Agent {
-    hardening: Arc<Hardening>,
     base_env: Vec<(String, String)>,
     oom_events: Option<RefCell<File>>,
     reaper: reaper::Reaper,
@@ -140,7 +136,6 @@ async fn serve(config: AgentConfig) -> Result<(), AgentError> {
     let listener =
         tokio::net::UnixListener::from_std(config.listener).map_err(AgentError::Listener)?;
     let agent = Rc::new(Agent {
-        hardening: config.hardening,
         base_env: config.base_env,
         oom_events: config.oom_events.map(RefCell::new),
         reaper: reaper::Reaper::default(),

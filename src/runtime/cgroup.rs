@@ -408,7 +408,19 @@ impl CgroupRoots {
         let cpu_quota = limits.cpu_millis.map(cpu_quota_us).transpose()?;
 
         let mut created: Vec<PathBuf> = Vec::new();
-        let result = self.create_inner(name, limits, cpu_quota, &mut created);
+        let mut result = self.create_inner(name, limits, cpu_quota, &mut created);
+        // A concurrent `remove_if_empty` (prune) may remove the shared parents between our
+        // mkdir of them and of the leaf; they are simply made again.
+        for _ in 0..3 {
+            match &result {
+                Err(CgroupError::CreateDir { source, .. })
+                    if source.kind() == std::io::ErrorKind::NotFound =>
+                {
+                    result = self.create_inner(name, limits, cpu_quota, &mut created);
+                }
+                _ => break,
+            }
+        }
         if result.is_err() {
             // Reverse order: leaves before the parents they live in. Parents may legitimately be
             // shared with a concurrent `create`, so failures here are not errors.

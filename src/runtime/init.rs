@@ -21,7 +21,6 @@ use std::os::fd::AsFd;
 use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::time::Duration;
 
 use nix::sched::CloneFlags;
@@ -29,7 +28,7 @@ use serde::{Deserialize, Serialize};
 
 use super::cgroup::Cgroup;
 use super::rootfs::{self, RootfsSpec};
-use super::sys::{self, Forked, Hardening};
+use super::sys::{self, Forked};
 use super::Network;
 use crate::agent::{self, AgentConfig};
 
@@ -76,7 +75,7 @@ enum InitError {
     },
     #[error("failed to build the root filesystem")]
     Rootfs(#[source] rootfs::RootfsError),
-    #[error("failed to prepare process hardening")]
+    #[error("failed to harden the agent")]
     Hardening(#[source] sys::HardeningError),
     #[error("agent failed")]
     Agent(#[source] agent::AgentError),
@@ -186,14 +185,14 @@ fn become_agent(
         sys::loopback_up().map_err(sys_err("bring up loopback"))?;
     }
     sys::set_not_dumpable().map_err(sys_err("make the agent non-dumpable"))?;
-    let hardening = Arc::new(Hardening::prepare().map_err(InitError::Hardening)?);
+    // Last: the set-up above needed privileges; serving and running commands need none.
+    sys::harden_self().map_err(InitError::Hardening)?;
 
     status.line("ready");
     status.close();
     agent::run(AgentConfig {
         listener,
         oom_events,
-        hardening,
         sleep_after: spec.sleep_after_ms.map(Duration::from_millis),
         base_env: spec.env,
     })

@@ -447,13 +447,18 @@ impl Runtime {
                 if let Some(agent) = agent {
                     let _ = sys::kill_and_wait(agent.pid, agent.start_time, STOP_TIMEOUT);
                 }
-                let message = if errors.is_empty() {
+                let message = if !errors.is_empty() {
+                    errors.join("; ")
+                } else if agent.is_none() {
                     format!(
-                        "the sandbox init exited without reporting ready (see {})",
+                        "the sandbox init did not report a running agent (see {})",
                         log_path.display()
                     )
                 } else {
-                    errors.join("; ")
+                    format!(
+                        "the agent exited before reporting ready (see {})",
+                        log_path.display()
+                    )
                 };
                 Err(setup_err(message))
             }

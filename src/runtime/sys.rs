@@ -6,9 +6,6 @@
 use std::fs::File;
 use std::io::Read;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
-use std::os::unix::process::CommandExt;
-use std::process::Command;
-use std::sync::Arc;
 use std::time::Duration;
 
 use nix::errno::Errno;
@@ -18,14 +15,7 @@ use nix::unistd::Pid;
 
 use super::{caps, seccomp};
 
-/// What every process started inside a sandbox gets between fork and exec. Built once, before
-/// any fork, so the child only runs async-signal-safe system calls on ready data.
-pub struct Hardening {
-    filter: seccompiler::BpfProgram,
-    last_cap: u32,
-}
-
-/// Failure to prepare [`Hardening`].
+/// Failure to harden the agent.
 #[derive(Debug, thiserror::Error)]
 pub enum HardeningError {
     /// The seccomp policy could not be compiled.
@@ -34,34 +24,34 @@ pub enum HardeningError {
     /// The kernel's capability count could not be read.
     #[error("failed to read the kernel's capability count")]
     Caps(#[source] caps::CapsError),
+    /// Dropping capabilities or installing the filter failed.
+    #[error("failed to {what}")]
+    Apply {
+        /// Which step.
+        what: &'static str,
+        /// The cause.
+        #[source]
+        source: Errno,
+    },
 }
 
-impl Hardening {
-    /// Compiles the seccomp filter and reads the capability count.
-    pub fn prepare() -> Result<Self, HardeningError> {
-        Ok(Self {
-            filter: seccomp::compile().map_err(HardeningError::Seccomp)?,
-            last_cap: caps::last_cap().map_err(HardeningError::Caps)?,
-        })
-    }
-
-    /// Makes `cmd`'s child start a new session (so its process group can be signalled as a
-    /// whole), drop every capability and install the seccomp filter before it executes.
-    pub fn apply_to(self: &Arc<Self>, cmd: &mut Command) {
-        let hardening = Arc::clone(self);
-        // SAFETY: the closure runs in the child between fork and exec. It only calls setsid,
-        // prctl, capset and seccomp on data prepared before the fork (the BPF program and the
-        // capability count are owned by the Arc, which the child's copy of memory keeps alive);
-        // it allocates nothing and takes no lock, so it is async-signal-safe.
-        unsafe {
-            cmd.pre_exec(move || {
-                nix::unistd::setsid()?;
-                caps::drop_all(hardening.last_cap)?;
-                seccomp::install(&hardening.filter)?;
-                Ok(())
-            });
-        }
-    }
+/// Gives up every privilege of the calling process for good: capabilities (also from the
+/// bounding set, with root's exec-time privileges locked off), then `no_new_privs` and the
+/// seccomp filter. Everything it later starts inherits all of this, so commands need no
+/// per-exec set-up (and can be started with `posix_spawn`).
+///
+/// Capabilities and seccomp filters are per thread: call this while the process has one thread.
+pub fn harden_self() -> Result<(), HardeningError> {
+    let filter = seccomp::compile().map_err(HardeningError::Seccomp)?;
+    let last_cap = caps::last_cap().map_err(HardeningError::Caps)?;
+    caps::drop_all(last_cap).map_err(|source| HardeningError::Apply {
+        what: "drop capabilities",
+        source,
+    })?;
+    seccomp::install(&filter).map_err(|source| HardeningError::Apply {
+        what: "install the seccomp filter",
+        source,
+    })
 }
 
 /// Result of [`fork`].
