@@ -55,7 +55,7 @@ pub(super) async fn run(
     };
     let oom_before = agent.oom_kills();
     let started = Instant::now();
-    let mut child = match cmd.spawn() {
+    let mut child = match agent.spawn(&mut cmd) {
         Ok(child) => child,
         Err(e) => {
             let program = cmd.get_program().to_string_lossy().into_owned();

@@ -15,7 +15,7 @@ mod reaper;
 use std::cell::{Cell, RefCell};
 use std::collections::HashSet;
 use std::fs::File;
-use std::io::{Read, Seek};
+use std::io::{Read, Seek, Write};
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -77,6 +77,8 @@ struct Agent {
     reaper: reaper::Reaper,
     /// Process groups of the commands currently running, for signal forwarding.
     running: RefCell<HashSet<u32>>,
+    /// This process's `/proc/self/oom_score_adj`, see [`Agent::spawn`].
+    oom_score_adj: Option<RefCell<File>>,
     /// Open connections; the sandbox is idle only when this is zero.
     connections: Cell<usize>,
     last_activity: Cell<Instant>,
@@ -94,6 +96,25 @@ impl Agent {
             return 0;
         }
         parse_oom_kill_count(&text).unwrap_or(0)
+    }
+
+    /// Starts `cmd` as the OOM killer's first choice. Files in a tmpfs belong to no process, so
+    /// when they fill the memory limit the victim would otherwise be whoever is largest, often
+    /// the agent, and the whole sandbox would die with it. The agent cannot lower its own score
+    /// (that needs `CAP_SYS_RESOURCE`, which these hosts do not even give root), but it can
+    /// raise it and lower it back: the child inherits the raised value at fork, so there is no
+    /// window in which it runs unmarked.
+    fn spawn(&self, cmd: &mut std::process::Command) -> std::io::Result<std::process::Child> {
+        let set = |value: &[u8]| {
+            if let Some(file) = &self.oom_score_adj {
+                // Best effort: without it the sandbox still works, it is just easier to kill.
+                let _ = file.borrow_mut().write_all(value);
+            }
+        };
+        set(b"1000");
+        let child = cmd.spawn();
+        set(b"0");
+        child
     }
 
     fn forward_signal(&self, signal: Signal) {
@@ -138,6 +159,11 @@ async fn serve(config: AgentConfig) -> Result<(), AgentError> {
     let agent = Rc::new(Agent {
         base_env: config.base_env,
         oom_events: config.oom_events.map(RefCell::new),
+        oom_score_adj: File::options()
+            .write(true)
+            .open("/proc/self/oom_score_adj")
+            .ok()
+            .map(RefCell::new),
         reaper: reaper::Reaper::default(),
         running: RefCell::new(HashSet::new()),
         connections: Cell::new(0),

@@ -5,16 +5,20 @@ use std::time::Duration;
 
 use crate::sandbox::{BindMount, Network};
 
+/// Splits `1.5G` into `(1.5, "G")`; `None` when there is no number in front.
+fn number_and_unit(text: &str) -> Option<(f64, &str)> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    Some((number.parse().ok()?, unit))
+}
+
 /// `512M`, `2G`, `1.5GiB`, `4096` (bytes).
 pub(super) fn size(text: &str) -> Result<u64, String> {
-    let t = text.trim();
-    let split = t
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(t.len());
-    let (number, unit) = t.split_at(split);
-    let number: f64 = number
-        .parse()
-        .map_err(|_| format!("invalid size {text:?}: expected e.g. 512M or 2G"))?;
+    let (number, unit) = number_and_unit(text)
+        .ok_or_else(|| format!("invalid size {text:?}: expected e.g. 512M or 2G"))?;
     let multiplier: u64 = match unit.trim().to_ascii_lowercase().as_str() {
         "" | "b" => 1,
         "k" | "kb" | "kib" => 1 << 10,
@@ -32,14 +36,8 @@ pub(super) fn size(text: &str) -> Result<u64, String> {
 
 /// `30s`, `10m`, `1h`, `500ms`, `45` (seconds).
 pub(super) fn duration(text: &str) -> Result<Duration, String> {
-    let t = text.trim();
-    let split = t
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(t.len());
-    let (number, unit) = t.split_at(split);
-    let number: f64 = number
-        .parse()
-        .map_err(|_| format!("invalid duration {text:?}: expected e.g. 30s, 10m, 1h"))?;
+    let (number, unit) = number_and_unit(text)
+        .ok_or_else(|| format!("invalid duration {text:?}: expected e.g. 30s, 10m, 1h"))?;
     let seconds = match unit {
         "ms" => number / 1000.0,
         "" | "s" => number,

@@ -4,6 +4,7 @@
 //! writes an [`InitSpec`] to its stdin and reads status lines from its stdout. This process,
 //! with no thread but its own, then reads top to bottom:
 //!
+//! 0. close every inherited file descriptor above stderr (a leaked one is a handle on the host);
 //! 1. detach into its own session (Ctrl-C at the caller's terminal must not reach the sandbox);
 //! 2. join the sandbox's cgroup (so the cgroup namespace created later is rooted there);
 //! 3. bind the agent socket in the host's state directory, before the root is pivoted away;
@@ -87,6 +88,10 @@ fn sys_err(what: &'static str) -> impl FnOnce(nix::errno::Errno) -> InitError {
 
 /// Entry point of `sandpit __sandbox-init`. Must be called before any thread is started.
 pub fn run_init() -> ExitCode {
+    // Before anything else opens a file: nothing the caller left open may reach the sandbox.
+    if sys::close_inherited_fds().is_err() {
+        return ExitCode::FAILURE;
+    }
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let _ = tracing_subscriber::fmt()

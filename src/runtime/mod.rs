@@ -127,7 +127,7 @@ pub enum RuntimeError {
         source: CgroupError,
     },
     /// An extra mount was refused.
-    #[error("invalid mount {host}:{sandbox}")]
+    #[error("refused the extra mount")]
     InvalidMount {
         /// Host side.
         host: PathBuf,
@@ -492,6 +492,11 @@ impl Runtime {
             Err(e) => return Err(state_err("remove", &dir)(e)),
         }
         lock.remove();
+        // The last sandbox takes this state directory's cgroup parents with it; while others
+        // remain this fails harmlessly, and a concurrent create re-makes them.
+        if let Ok(roots) = self.cgroup_roots() {
+            let _ = roots.remove_if_empty();
+        }
         Ok(existed)
     }
 

@@ -248,6 +248,14 @@ pub enum Step {
         /// Permission bits.
         mode: u32,
     },
+    /// Remove `root/path` (a file of an overlay's lower layer: this leaves a whiteout in the
+    /// upper layer, the host's file is untouched), walking `path` without following symlinks.
+    RemoveFile {
+        /// The new root.
+        root: PathBuf,
+        /// Relative path of the file below `root`.
+        path: PathBuf,
+    },
     /// Make `new_root` the root (its `.oldroot` directory must exist), `chdir("/")`, then detach
     /// and remove the old root.
     PivotRoot {
@@ -464,6 +472,15 @@ pub enum RootfsError {
         #[source]
         source: io::Error,
     },
+    /// A host secret could not be removed from the sandbox's view.
+    #[error("failed to remove {}", path.display())]
+    RemoveFile {
+        /// The file (new root joined with the relative path).
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: io::Error,
+    },
     /// `pivot_root(2)` or the `chdir("/")` after it failed.
     #[error("failed to pivot into {}", new_root.display())]
     PivotRoot {
@@ -511,6 +528,9 @@ pub fn plan(spec: &RootfsSpec, host_root: &Path) -> Result<Vec<Step>, RootfsErro
     let hosts = format!("127.0.0.1 localhost\n::1 localhost\n127.0.1.1 {hostname}\n");
     steps.push(write_file(root, "etc/hostname", format!("{hostname}\n")));
     steps.push(write_file(root, "etc/hosts", hosts));
+    if !host_root.join("etc").is_symlink() && host_root.join("etc").is_dir() {
+        hide_host_secrets(&mut steps, root, host_root);
+    }
 
     // /dev comes before /proc: the sandbox's own /dev/null masks /proc entries, so nothing of
     // the host's devtmpfs stays referenced.
@@ -864,6 +884,12 @@ fn apply_step(step: &Step) -> Result<(), RootfsError> {
             path: root.join(path),
             source,
         }),
+        Step::RemoveFile { root, path } => {
+            remove_file(root, path).map_err(|source| RootfsError::RemoveFile {
+                path: root.join(path),
+                source,
+            })
+        }
         Step::PivotRoot { new_root } => pivot(new_root),
     }
 }
@@ -962,6 +988,15 @@ fn replace_file(root: &Path, relative: &Path, contents: &str, mode: u32) -> io::
         Mode::from_bits_truncate(mode),
     )?;
     File::from(fd).write_all(contents.as_bytes())
+}
+
+fn remove_file(root: &Path, relative: &Path) -> io::Result<()> {
+    let (parent, name) = split_relative(relative)?;
+    let dir = open_dir_beneath(root, parent, false)?;
+    match nix::unistd::unlinkat(&dir, name, UnlinkatFlags::NoRemoveDir) {
+        Ok(()) | Err(Errno::ENOENT) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// Splits a relative path into its parent and its (normal) last component.
@@ -1201,6 +1236,57 @@ fn symlink(target: impl Into<PathBuf>, link: PathBuf) -> Step {
 }
 
 /// A 0644 file replacing `root/relative`.
+/// The host's password hashes and SSH host keys belong to the host, not to a job that happens
+/// to run as uid 0 over the host's `/etc`. Accounts stay (tools look users up) but their hashes
+/// become `*` (no password login); private host keys disappear (a whiteout in the overlay).
+fn hide_host_secrets(steps: &mut Vec<Step>, root: &Path, host_root: &Path) {
+    let etc = host_root.join("etc");
+    for name in ["shadow", "shadow-", "gshadow", "gshadow-"] {
+        // Unreadable or missing: nothing to hide from a job that cannot read it either.
+        if let Ok(text) = std::fs::read_to_string(etc.join(name)) {
+            steps.push(Step::WriteFile {
+                root: root.to_path_buf(),
+                path: PathBuf::from("etc").join(name),
+                contents: without_password_hashes(&text),
+                mode: 0o640,
+            });
+        }
+    }
+    let Ok(entries) = std::fs::read_dir(etc.join("ssh")) else {
+        return;
+    };
+    let mut keys: Vec<String> = entries
+        .flatten()
+        .filter_map(|e| e.file_name().into_string().ok())
+        .filter(|n| n.starts_with("ssh_host_") && n.ends_with("_key"))
+        .collect();
+    keys.sort();
+    for key in keys {
+        steps.push(Step::RemoveFile {
+            root: root.to_path_buf(),
+            path: PathBuf::from("etc/ssh").join(key),
+        });
+    }
+}
+
+/// `shadow`/`gshadow` text with every password field (the second) replaced by `*`.
+fn without_password_hashes(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for line in text.lines() {
+        match line.split_once(':') {
+            Some((name, rest)) => {
+                let rest = rest.split_once(':').map_or("", |(_, rest)| rest);
+                out.push_str(name);
+                out.push_str(":*:");
+                out.push_str(rest);
+            }
+            None => out.push_str(line),
+        }
+        out.push('\n');
+    }
+    out
+}
+
 fn write_file(root: &Path, relative: &str, contents: String) -> Step {
     Step::WriteFile {
         root: root.to_path_buf(),
@@ -1223,6 +1309,46 @@ fn creates(step: &Step, path: &Path) -> bool {
 mod tests {
     use super::*;
     use std::os::unix::fs::symlink as host_symlink;
+
+    #[test]
+    fn password_hashes_are_replaced_but_accounts_kept() {
+        let shadow = "root:$y$j9T$abc$def:19000:0:99999:7:::\nbob::19000::::::\nodd-line\n";
+        assert_eq!(
+            without_password_hashes(shadow),
+            "root:*:19000:0:99999:7:::\nbob:*:19000::::::\nodd-line\n"
+        );
+    }
+
+    #[test]
+    fn host_secrets_in_etc_are_hidden() {
+        let host = fake_host();
+        let etc = host.path().join("etc");
+        std::fs::write(etc.join("shadow"), "root:$6$salt$hash:1::::::\n").unwrap();
+        std::fs::create_dir_all(etc.join("ssh")).unwrap();
+        for name in [
+            "ssh_host_ed25519_key",
+            "ssh_host_ed25519_key.pub",
+            "sshd_config",
+        ] {
+            std::fs::write(etc.join("ssh").join(name), "x").unwrap();
+        }
+        let steps = plan(&spec(vec![]), host.path()).unwrap();
+        let shadow = steps.iter().find_map(|s| match s {
+            Step::WriteFile { path, contents, .. } if path == Path::new("etc/shadow") => {
+                Some(contents.clone())
+            }
+            _ => None,
+        });
+        assert_eq!(shadow.as_deref(), Some("root:*:1::::::\n"));
+        let removed: Vec<&PathBuf> = steps
+            .iter()
+            .filter_map(|s| match s {
+                Step::RemoveFile { path, .. } => Some(path),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(removed, [&PathBuf::from("etc/ssh/ssh_host_ed25519_key")]);
+    }
 
     /// A Debian-like host: merged /usr symlinks, real /usr, /etc and /opt (the latter 0750).
     fn fake_host() -> tempfile::TempDir {

@@ -76,6 +76,18 @@ pub fn fork_single_threaded() -> Result<Forked, Errno> {
     }
 }
 
+/// Closes every file descriptor above stderr. Whatever the caller of sandpit left open (a shell
+/// may leave a directory of the host open without close-on-exec) would otherwise be inherited
+/// by the agent and every command: a handle on the host that no mount namespace hides.
+pub fn close_inherited_fds() -> Result<(), Errno> {
+    // SAFETY: close_range takes two numbers and flags, passes no memory; the caller owns no fd
+    // above 2 that it still means to use (this runs first thing in the init).
+    if unsafe { libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32) } < 0 {
+        return Err(Errno::last());
+    }
+    Ok(())
+}
+
 /// Opens a pidfd for `pid`, a handle that keeps naming that process even if its pid is reused.
 pub fn pidfd_open(pid: u32) -> Result<OwnedFd, Errno> {
     // SAFETY: pidfd_open takes a pid and flags and returns a new fd or -1; no memory is passed.

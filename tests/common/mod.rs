@@ -126,7 +126,11 @@ done"#;
     let out = sandbox
         .exec(sandpit::sandbox::Command::argv(["/bin/bash", "-c", SCRIPT]).timeout(EXEC_DEADLINE))
         .await?;
-    assert!(out.success(), "listing processes failed: {out:?}");
+    assert!(
+        out.success(),
+        "listing processes failed: {}",
+        describe(&out)
+    );
     Ok(text(&out.stdout)
         .lines()
         .filter_map(|line| {
