@@ -8,6 +8,7 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use tokio::net::UnixStream;
+use tracing::Instrument;
 
 use super::{exec, ActivityGuard, Agent};
 use crate::protocol::{self, AgentMessage, ClientMessage, ErrorCode, FrameReader, VERSION};
@@ -52,7 +53,9 @@ pub(super) async fn serve(agent: Rc<Agent>, stream: UnixStream) {
             }
             (true, ClientMessage::Ping) => AgentMessage::Pong,
             (true, ClientMessage::Exec(request)) => {
-                exec::run(&agent, request, (reader, frames), writer).await;
+                exec::run(&agent, request, (reader, frames), writer)
+                    .instrument(tracing::debug_span!("exec", pid = tracing::field::Empty))
+                    .await;
                 return;
             }
             (true, _) => {

@@ -59,10 +59,12 @@ pub(super) async fn run(
         Ok(child) => child,
         Err(e) => {
             let program = cmd.get_program().to_string_lossy().into_owned();
-            let reply = error(
-                ErrorCode::SpawnFailed,
-                format!("failed to start `{program}`: {e}"),
-            );
+            let message = if e.kind() == std::io::ErrorKind::NotFound {
+                format!("command not found: `{program}` (PATH is searched for names without '/')")
+            } else {
+                format!("failed to start `{program}`: {e}")
+            };
+            let reply = error(ErrorCode::SpawnFailed, message);
             let _ = protocol::write_frame(&mut writer, &reply, &mut outbuf).await;
             return;
         }
@@ -71,8 +73,7 @@ pub(super) async fn run(
     // Registered before the first await: the reaper cannot collect this exit unseen.
     let exited = agent.reaper.register(pid);
     let _running = RunningGuard::new(agent, pid);
-    let span = tracing::debug_span!("exec", pid);
-    let _enter = span.enter();
+    tracing::Span::current().record("pid", pid);
 
     let pipes = (
         child.stdout.take().map(OwnedFd::from),

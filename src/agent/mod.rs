@@ -22,6 +22,7 @@ use std::time::Duration;
 use nix::sys::signal::Signal;
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::time::Instant;
+use tracing::Instrument;
 
 use crate::runtime::cgroup::parse_oom_kill_count;
 use crate::runtime::sys;
@@ -179,7 +180,10 @@ async fn serve(config: AgentConfig) -> Result<(), AgentError> {
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => {
-                    tokio::task::spawn_local(connection::serve(Rc::clone(&agent), stream));
+                    let request = tracing::debug_span!("request");
+                    tokio::task::spawn_local(
+                        connection::serve(Rc::clone(&agent), stream).instrument(request),
+                    );
                 }
                 // Out of file descriptors or an aborted connection: the agent must survive it;
                 // pause briefly so a persistent condition does not spin.

@@ -44,7 +44,7 @@ pub enum Error {
     #[error(transparent)]
     InvalidId(#[from] InvalidId),
     /// Creating, waking, listing or destroying failed.
-    #[error("sandbox {id}: {source}")]
+    #[error("{}", scope(id))]
     Runtime {
         /// The sandbox (or `*` for all).
         id: String,
@@ -97,6 +97,15 @@ pub enum Error {
         #[source]
         source: tokio::task::JoinError,
     },
+}
+
+/// "sandbox ID", or "sandboxes" for an operation on all of them (id `*`).
+fn scope(id: &str) -> String {
+    if id == "*" {
+        "sandboxes".to_string()
+    } else {
+        format!("sandbox {id}")
+    }
 }
 
 impl Error {

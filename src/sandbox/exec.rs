@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::{mpsc, Semaphore};
+use tracing::Instrument;
 
 use super::{Error, Sandbox};
 use crate::protocol::{
@@ -222,13 +223,10 @@ pub(super) async fn start(sandbox: &Sandbox, command: Command) -> Result<ExecStr
     let (reader, writer) = stream.into_split();
     let window = Arc::new(Semaphore::new(STDIN_WINDOW));
     let (tx, events) = mpsc::channel(EVENT_QUEUE);
-    let reader_task = tokio::spawn(read_events(
-        id.clone(),
-        reader,
-        frames,
-        tx,
-        Arc::clone(&window),
-    ));
+    let span = tracing::debug_span!("exec", sandbox = %id);
+    let reader_task = tokio::spawn(
+        read_events(id.clone(), reader, frames, tx, Arc::clone(&window)).instrument(span),
+    );
     Ok(ExecStream {
         input: Some(ExecInput {
             id: id.clone(),
