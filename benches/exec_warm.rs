@@ -16,28 +16,19 @@ mod common;
 use std::time::Duration;
 
 use common::{ms, timed, verdict, BenchHome, Row, Samples};
-use sandpit::sandbox::{Command as SandboxCommand, SandboxOptions};
+use sandpit::sandbox::Command as SandboxCommand;
 
 const WARMUP: usize = 20;
 const TARGET_OVERHEAD: Duration = Duration::from_micros(500);
 
 fn main() {
-    let n: usize = std::env::var("SANDPIT_BENCH_N")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(500);
+    let n: usize = common::env_count("SANDPIT_BENCH_N", 500);
     common::print_header(&format!(
         "warm exec: /bin/true in a running sandbox, N={n} (+{WARMUP} warm-ups)"
     ));
     let rt = common::runtime();
     let home = BenchHome::new();
-    let options = SandboxOptions {
-        keep_alive: true,
-        ..SandboxOptions::default()
-    };
-    let sandbox = rt
-        .block_on(home.sandboxes.get("warm", options))
-        .expect("create the sandbox");
+    let sandbox = common::running_sandbox(&rt, &home, "warm");
 
     let mut exec = Samples::with_capacity(n);
     let mut agent_side = Samples::with_capacity(n);

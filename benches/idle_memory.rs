@@ -48,10 +48,7 @@ impl Drop for Sleepers {
 }
 
 fn main() {
-    let n: usize = std::env::var("SANDPIT_BENCH_N")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(100);
+    let n: usize = common::env_count("SANDPIT_BENCH_N", 100);
     common::print_header(&format!("idle memory: {n} idle keep-alive sandboxes"));
     let rt = common::runtime();
 

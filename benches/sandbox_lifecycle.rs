@@ -41,10 +41,7 @@ impl Lifecycle {
 }
 
 fn main() {
-    let n: usize = std::env::var("SANDPIT_BENCH_N")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(200);
+    let n: usize = common::env_count("SANDPIT_BENCH_N", 200);
     common::print_header(&format!(
         "sandbox lifecycle: create → exec /bin/true → destroy, N={n} (+{WARMUP} warm-ups)"
     ));

@@ -15,9 +15,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::{timed, verdict, BenchHome, Row};
-use sandpit::sandbox::{
-    Command as SandboxCommand, ExecEvent, OutputStream, Sandbox, SandboxOptions,
-};
+use sandpit::sandbox::{Command as SandboxCommand, ExecEvent, OutputStream, Sandbox};
 
 const BYTES: u64 = 1 << 30;
 const WARMUP_BYTES: u64 = 64 << 20;
@@ -31,22 +29,13 @@ struct Streamed {
 }
 
 fn main() {
-    let runs: usize = std::env::var("SANDPIT_BENCH_RUNS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(3);
+    let runs: usize = common::env_count("SANDPIT_BENCH_RUNS", 3);
     common::print_header(&format!(
         "stream: {BYTES} bytes of stdout to the host, {runs} runs (+1 warm-up of {WARMUP_BYTES} bytes)"
     ));
     let rt = common::runtime();
     let home = BenchHome::new();
-    let options = SandboxOptions {
-        keep_alive: true,
-        ..SandboxOptions::default()
-    };
-    let sandbox = rt
-        .block_on(home.sandboxes.get("stream", options))
-        .expect("create the sandbox");
+    let sandbox = common::running_sandbox(&rt, &home, "stream");
 
     let warm = rt.block_on(stream(&sandbox, WARMUP_BYTES));
     assert_eq!(warm.bytes, WARMUP_BYTES, "the warm-up lost output");

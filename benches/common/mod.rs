@@ -173,6 +173,28 @@ fn clean_up(home: &Path) {
     quiet(prune);
 }
 
+/// A count from the environment variable `name` (to shorten a run), or `default`.
+pub fn env_count(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// A running keep-alive sandbox `id` in `home`, for benches that measure one warm sandbox.
+pub fn running_sandbox(
+    rt: &tokio::runtime::Runtime,
+    home: &BenchHome,
+    id: &str,
+) -> sandpit::sandbox::Sandbox {
+    let options = sandpit::sandbox::SandboxOptions {
+        keep_alive: true,
+        ..Default::default()
+    };
+    rt.block_on(home.sandboxes.get(id, options))
+        .unwrap_or_else(|e| home.fail(id, "create the sandbox", sandpit::error_chain(&e)))
+}
+
 /// The multi-threaded runtime the benchmarks drive the SDK with (two workers, like the CLI),
 /// with a Ctrl-C handler that destroys every sandbox of every open [`BenchHome`] and exits.
 pub fn runtime() -> tokio::runtime::Runtime {
