@@ -881,3 +881,51 @@ async fn host_file_descriptors_are_not_inherited_by_commands() {
     sandbox.destroy().await.unwrap();
     drop(fd);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commands_cannot_signal_the_agent() {
+    let home = TestHome::new();
+    let sandbox = home
+        .sandboxes
+        .get("iso-signal-agent", common::options())
+        .await
+        .unwrap();
+    let agent = home.record("iso-signal-agent")["agent"]["pid"].clone();
+    // A long-running command that a forwarded signal (or an agent shutdown) would end.
+    let mut bystander = sandbox
+        .exec_stream(Command::shell("echo up; sleep 30"))
+        .await
+        .unwrap();
+    loop {
+        match bystander.next().await {
+            Some(Ok(sandpit::sandbox::ExecEvent::Output { .. })) => break,
+            Some(Ok(_)) => {}
+            other => panic!("the bystander ended before it was up: {other:?}"),
+        }
+    }
+    let out = sh(
+        &sandbox,
+        "for sig in TERM INT HUP USR1; do kill -s $sig 1 && echo \"sent $sig\"; done; \
+         python3 -c 'import os, signal; fd = os.open(\"/proc/1\", os.O_RDONLY); \
+         signal.pidfd_send_signal(fd, signal.SIGTERM)' 2>&1 | tail -1",
+    )
+    .await;
+    let output = text(&out.stdout);
+    assert!(
+        !output.contains("sent"),
+        "a signal reached PID 1: {}",
+        describe(&out)
+    );
+    assert!(
+        output.contains("Operation not permitted"),
+        "pidfd_send_signal to PID 1 was not refused: {}",
+        describe(&out)
+    );
+    // The agent and the other command carry on.
+    sandbox.ping().await.unwrap();
+    assert_eq!(home.record("iso-signal-agent")["agent"]["pid"], agent);
+    let ps = sh(&sandbox, "cat /proc/*/cmdline | tr '\\0' ' '").await;
+    assert!(text(&ps.stdout).contains("sleep 30"), "{}", describe(&ps));
+    drop(bystander);
+    sandbox.destroy().await.unwrap();
+}

@@ -155,13 +155,16 @@ pub(super) async fn run(
         return;
     }
     // Whatever the command wrote before exiting is already in the pipes; take it, but do not
-    // wait for background processes that inherited the pipes and may never close them.
+    // wait for background processes that inherited the pipes and may never close them, nor
+    // keep reading one that refills them as fast as we drain (at most a pipe's worth more).
     for (output, pipe) in [(&mut out, &stdout), (&mut err, &stderr)] {
-        while output.open {
+        let mut budget = PIPE_BYTES as usize;
+        while output.open && budget > 0 {
             let n = pipe.try_read(&mut output.buf);
             if matches!(&n, Err(e) if e.kind() == std::io::ErrorKind::WouldBlock) {
                 break;
             }
+            budget = budget.saturating_sub(*n.as_ref().unwrap_or(&0));
             if !output.forward(n, &mut seq, &mut writer, &mut outbuf).await {
                 return;
             }
@@ -423,6 +426,7 @@ type Pipes = (pipe::Receiver, pipe::Receiver, Option<pipe::Sender>);
 fn open_pipes(stdout: OwnedFd, stderr: OwnedFd, stdin: Option<OwnedFd>) -> std::io::Result<Pipes> {
     // A smaller buffer only costs throughput; not worth failing the command for.
     let _ = sys::set_pipe_size(stdout.as_fd(), PIPE_BYTES);
+    let _ = sys::set_pipe_size(stderr.as_fd(), PIPE_BYTES);
     Ok((
         pipe::Receiver::from_owned_fd(stdout)?,
         pipe::Receiver::from_owned_fd(stderr)?,

@@ -5,8 +5,9 @@
 //! commands, reaps every zombie of the pid namespace, forwards termination signals to the running
 //! commands, and stops the sandbox by exiting once it has been idle for `sleep_after`.
 //!
-//! It is single-threaded (a current-thread tokio runtime): commands are started with
-//! fork + exec, and forking is only safe from a process without other threads.
+//! It is single-threaded (a current-thread tokio runtime) and holds no privilege: the init
+//! dropped every capability and installed the seccomp filter before handing over, so commands,
+//! started with `posix_spawn`, simply inherit that.
 
 mod connection;
 mod exec;
@@ -80,6 +81,8 @@ struct Agent {
     running: RefCell<HashSet<u32>>,
     /// This process's `/proc/self/oom_score_adj`, see [`Agent::spawn`].
     oom_score_adj: Option<RefCell<File>>,
+    /// Its value at start, restored after each spawn.
+    own_oom_score_adj: String,
     /// Open connections; the sandbox is idle only when this is zero.
     connections: Cell<usize>,
     last_activity: Cell<Instant>,
@@ -114,7 +117,7 @@ impl Agent {
         };
         set(b"1000");
         let child = cmd.spawn();
-        set(b"0");
+        set(self.own_oom_score_adj.as_bytes());
         child
     }
 
@@ -160,6 +163,9 @@ async fn serve(config: AgentConfig) -> Result<(), AgentError> {
     let agent = Rc::new(Agent {
         base_env: config.base_env,
         oom_events: config.oom_events.map(RefCell::new),
+        own_oom_score_adj: std::fs::read_to_string("/proc/self/oom_score_adj")
+            .map(|v| v.trim().to_string())
+            .unwrap_or_else(|_| "0".into()),
         oom_score_adj: File::options()
             .write(true)
             .open("/proc/self/oom_score_adj")

@@ -9,9 +9,11 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
+use tokio::signal::unix::{signal, SignalKind};
+
 use crate::sandbox::{
-    self, Command, Error, ExecEvent, Limits, Network, OutputStream, SandboxOptions, SandboxState,
-    Sandboxes, SandboxesConfig,
+    self, Command, Error, ExecEvent, ExecInput, Limits, Network, OutputStream, SandboxOptions,
+    SandboxState, Sandboxes, SandboxesConfig,
 };
 
 /// Exit status of `sandbox exec` when sandpit itself failed (the command's own statuses use
@@ -231,41 +233,41 @@ async fn exec(
     cmd: Command,
     interactive: bool,
 ) -> Result<ExitCode, Error> {
+    // Installed before anything runs, so no Ctrl-C can slip between two waits.
+    let mut interrupt = signal(SignalKind::interrupt()).map_err(|e| Error::Unreachable {
+        id: id.to_string(),
+        source: e,
+    })?;
+    let mut terminate = signal(SignalKind::terminate()).map_err(|e| Error::Unreachable {
+        id: id.to_string(),
+        source: e,
+    })?;
     let sandbox = sandboxes.get(id, options).await?;
     let mut stream = sandbox.exec_stream(cmd).await?;
     if interactive {
-        if let Some(mut input) = stream.input() {
-            tokio::spawn(async move {
-                use tokio::io::AsyncReadExt;
-                let mut stdin = tokio::io::stdin();
-                let mut buf = vec![0u8; 64 << 10];
-                while let Ok(n) = stdin.read(&mut buf).await {
-                    if n == 0 || input.write(&buf[..n]).await.is_err() {
-                        break;
-                    }
-                }
-                let _ = input.close_stdin().await;
-            });
+        if let Some(input) = stream.input() {
+            forward_stdin(input);
         }
     }
     let mut stdout = std::io::stdout().lock();
     let mut stderr = std::io::stderr().lock();
     loop {
+        // Dropping the stream (on return) kills the command's process group.
         let event = tokio::select! {
             event = stream.next() => event,
-            _ = tokio::signal::ctrl_c() => {
-                // Dropping the stream kills the command's process group.
-                drop(stream);
-                return Ok(ExitCode::from(130));
-            }
+            _ = interrupt.recv() => return Ok(ExitCode::from(130)),
+            _ = terminate.recv() => return Ok(ExitCode::from(143)),
         };
         match event {
             Some(Ok(ExecEvent::Output { stream, data, .. })) => {
-                // A closed stdout (e.g. piped into `head`) must not fail the command.
-                let _ = match stream {
+                let written = match stream {
                     OutputStream::Stdout => stdout.write_all(&data).and_then(|_| stdout.flush()),
                     OutputStream::Stderr => stderr.write_all(&data),
                 };
+                // Our reader is gone (e.g. `| head -1`): stop the command as a pipe would.
+                if matches!(&written, Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe) {
+                    return Ok(ExitCode::from(128 + libc::SIGPIPE as u8));
+                }
             }
             Some(Ok(ExecEvent::Started { .. })) => {}
             Some(Ok(ExecEvent::Exit(report))) => {
@@ -281,6 +283,40 @@ async fn exec(
             None => return Ok(ExitCode::from(EXEC_FAILED)),
         }
     }
+}
+
+/// Copies this process's stdin to the command. The blocking reads happen on a plain thread
+/// that is simply abandoned when the command ends: an async read of a terminal or a silent
+/// pipe would keep the runtime, and so sandpit, from exiting.
+fn forward_stdin(mut input: ExecInput) {
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<u8>>(4);
+    let reader = std::thread::Builder::new()
+        .name("stdin".into())
+        .spawn(move || {
+            let mut stdin = std::io::stdin().lock();
+            let mut buf = vec![0u8; 64 << 10];
+            loop {
+                match std::io::Read::read(&mut stdin, &mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => {
+                        if tx.blocking_send(buf[..n].to_vec()).is_err() {
+                            break;
+                        }
+                    }
+                }
+            }
+        });
+    if reader.is_err() {
+        return;
+    }
+    tokio::spawn(async move {
+        while let Some(chunk) = rx.recv().await {
+            if input.write(&chunk).await.is_err() {
+                return;
+            }
+        }
+        let _ = input.close_stdin().await;
+    });
 }
 
 async fn list(sandboxes: &Sandboxes, json: bool) -> Result<ExitCode, Error> {

@@ -1,4 +1,4 @@
-//! Dropping every Linux capability from sandboxed commands.
+//! Dropping every Linux capability from the agent, and so from every command it starts.
 //!
 //! Commands in a sandbox run as uid 0 without a user namespace, so the kernel's legacy "root
 //! gets every capability on execve" rule would hand them back whatever the agent removed. The
@@ -6,8 +6,9 @@
 //! sure no file capability or setuid binary can restore anything, and `capset(2)` empties the
 //! sets the process holds right now.
 //!
-//! [`last_cap`] runs before fork; [`drop_all`] runs in the child between fork and exec, so it is
-//! restricted to async-signal-safe raw syscalls.
+//! The agent calls [`drop_all`] once, after set-up and before serving; commands inherit the
+//! result. It is async-signal-safe (raw syscalls on stack data), so it could also run between
+//! fork and exec, which its tests do.
 
 use std::io;
 use std::num::ParseIntError;

@@ -214,9 +214,12 @@ fn bind_socket(path: &Path) -> Result<UnixListener, InitError> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(bind_err(e)),
     }
-    let listener = UnixListener::bind(path).map_err(bind_err)?;
-    // Only root on the host may talk to the agent.
-    let _ = std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o600));
+    // Only root on the host may talk to the agent: the socket is created 0600, with no window
+    // in which it is more open.
+    let previous = nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o177));
+    let bound = UnixListener::bind(path);
+    nix::sys::stat::umask(previous);
+    let listener = bound.map_err(bind_err)?;
     // std creates it close-on-exec, so no command inherits it.
     Ok(listener)
 }

@@ -28,7 +28,7 @@ pub mod sys;
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Write};
 use std::os::fd::AsFd;
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
@@ -221,7 +221,18 @@ impl Runtime {
             return Err(RuntimeError::NotRoot);
         }
         let sandboxes = home.join("sandboxes");
-        fs::create_dir_all(&sandboxes).map_err(state_err("create state directory", &sandboxes))?;
+        // 0700 all the way down: workspaces hold files a sandbox made as uid 0 (setuid bits
+        // included) and records may hold secrets passed as environment variables; no other
+        // host user may even traverse into them.
+        for dir in [home, &sandboxes] {
+            fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(dir)
+                .map_err(state_err("create state directory", dir))?;
+            fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
+                .map_err(state_err("restrict state directory", dir))?;
+        }
         let home = fs::canonicalize(home).map_err(state_err("resolve state directory", home))?;
         Ok(Self {
             instance: instance_name(&home),
@@ -264,7 +275,7 @@ impl Runtime {
         id: &SandboxId,
         spec: &SandboxSpec,
     ) -> Result<SandboxRecord, RuntimeError> {
-        let _lock = self.lock(id)?;
+        let lock = self.lock(id)?;
         let dir = self.dir(id);
         let existing = record::read(&dir)?;
         if let Some(record) = &existing {
@@ -272,15 +283,18 @@ impl Runtime {
                 return Ok(record.clone());
             }
         }
-        let (spec, created_at) = match existing {
+        match existing {
             Some(record) => {
                 let _span = tracing::info_span!("wake", sandbox = %id).entered();
                 self.clear_leftovers(id, &record)?;
-                (record.spec, record.created_at)
+                self.start(id, &record.spec, record.created_at)
             }
-            None => (spec.clone(), chrono::Utc::now()),
-        };
-        self.start(id, &spec, created_at)
+            None => self.start(id, spec, chrono::Utc::now()).inspect_err(|_| {
+                // Nothing of a sandbox that never ran is worth keeping.
+                let _ = fs::remove_dir_all(&dir);
+                lock.remove_file();
+            }),
+        }
     }
 
     /// Stops whatever is left of a sandbox's previous agent, keeping its workspace.
@@ -424,7 +438,11 @@ impl Runtime {
             .take()
             .map(|out| read_status(out, START_TIMEOUT))
             .unwrap_or_default();
-        // The init process exits right after forking the agent; reap it.
+        // The init exits right after forking the agent; if it is stuck instead (the status
+        // pipe timed out), it must not hold up this call, which holds the sandbox's lock.
+        if !status.contains("pid ") {
+            let _ = child.kill();
+        }
         let _ = child.wait();
         let mut pid = None;
         let mut ready = false;
@@ -468,8 +486,13 @@ impl Runtime {
     /// Destroys sandbox `id`: kills every process, removes its cgroup, socket, workspace and
     /// record. Returns whether there was anything to destroy; a second call is a no-op.
     pub fn destroy(&self, id: &SandboxId) -> Result<bool, RuntimeError> {
-        let _span = tracing::info_span!("destroy", sandbox = %id).entered();
         let lock = self.lock(id)?;
+        self.destroy_locked(id, lock)
+    }
+
+    /// [`Runtime::destroy`] for a caller that already holds the sandbox's lock.
+    fn destroy_locked(&self, id: &SandboxId, lock: SandboxLock) -> Result<bool, RuntimeError> {
+        let _span = tracing::info_span!("destroy", sandbox = %id).entered();
         let dir = self.dir(id);
         let record = record::read(&dir).ok().flatten();
         let existed = record.is_some() || dir.exists();
@@ -550,11 +573,13 @@ impl Runtime {
                         report.stale_sockets.push(id.to_string());
                     }
                 }
-                Ok(None) | Err(_) => {
-                    drop(lock);
-                    self.destroy(&id)?;
+                // A directory without a record: a create that crashed half-way.
+                Ok(None) => {
+                    self.destroy_locked(&id, lock)?;
                     report.orphan_dirs.push(id.to_string());
                 }
+                // Unreadable: its workspace may still matter to someone; say so, delete nothing.
+                Err(e) => tracing::warn!("leaving sandbox {id} alone: {}", crate::error_chain(&e)),
             }
         }
         let Ok(roots) = self.cgroup_roots() else {
@@ -621,6 +646,10 @@ struct SandboxLock {
 impl SandboxLock {
     /// Removes the lock file (while still holding it), for destroy.
     fn remove(self) {
+        self.remove_file();
+    }
+
+    fn remove_file(&self) {
         let _ = fs::remove_file(&self.path);
     }
 }

@@ -2,6 +2,7 @@
 
 use std::fs;
 use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
@@ -49,8 +50,9 @@ pub(super) fn read(dir: &Path) -> Result<Option<SandboxRecord>, RuntimeError> {
         .map_err(|source| RuntimeError::CorruptRecord { path, source })
 }
 
-/// Writes the record atomically (temporary file, then rename), so a crash leaves either the
-/// old or the new record, never half of one.
+/// Writes the record atomically (temporary file, then rename), so a crash of sandpit leaves
+/// either the old or the new record, never half of one. (Not fsynced: after a power loss every
+/// agent is gone anyway, and a lost record only costs the sleeping sandbox its spec.)
 pub(super) fn write(dir: &Path, record: &SandboxRecord) -> Result<(), RuntimeError> {
     let path = dir.join(RECORD);
     let tmp = dir.join(".record.json.tmp");
@@ -59,7 +61,13 @@ pub(super) fn write(dir: &Path, record: &SandboxRecord) -> Result<(), RuntimeErr
             path: path.clone(),
             source,
         })?;
-    let mut file = fs::File::create(&tmp).map_err(state_err("create", &tmp))?;
+    let mut file = fs::File::options()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)
+        .map_err(state_err("create", &tmp))?;
     file.write_all(&bytes).map_err(state_err("write", &tmp))?;
     fs::rename(&tmp, &path).map_err(state_err("rename", &tmp))
 }

@@ -1,4 +1,4 @@
-//! The seccomp filter every sandboxed command runs under.
+//! The seccomp filter the agent installs on itself, and every sandboxed command inherits.
 //!
 //! The policy is data ([`policy`]), in the spirit of Firecracker's JSON filters: a deny list
 //! over a default of "allow". An allow list would break the arbitrary toolchains CI jobs run,
@@ -15,8 +15,8 @@
 //! The program therefore refuses every number with that bit with `ENOSYS`, exactly what a kernel
 //! built without x32 support answers.
 //!
-//! [`compile`] runs before fork; [`install`] runs in the child between fork and exec, so it is
-//! restricted to async-signal-safe raw syscalls on the already-built program.
+//! [`compile`] builds the program; [`install`] loads it with two raw syscalls and no allocation,
+//! so it is async-signal-safe as well (its tests install it between fork and exec).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -206,6 +206,16 @@ static POLICY: &[DeniedSyscall] = &[
     deny_if("pidfd_open", libc::SYS_pidfd_open, targets_agent(0), "an agent pidfd enables pidfd_getfd (stealing its fds) and signalling it"),
     deny_if("kcmp", libc::SYS_kcmp, targets_agent(0), "compares the agent's kernel objects, leaking which files and memory it holds"),
     deny_if("kcmp", libc::SYS_kcmp, targets_agent(1), "compares the agent's kernel objects, leaking which files and memory it holds"),
+    // PID 1 has signal handlers (forwarding, shutdown), so the kernel's init protection does not
+    // shield it from signals sent inside the sandbox; only the host may signal the agent.
+    deny_if("kill", libc::SYS_kill, targets_agent(0), "would stop the agent (and every command) or make it signal every command"),
+    deny_if("tkill", libc::SYS_tkill, targets_agent(0), "signals the agent's thread directly"),
+    deny_if("tgkill", libc::SYS_tgkill, targets_agent(0), "signals the agent's thread group"),
+    deny_if("tgkill", libc::SYS_tgkill, targets_agent(1), "signals the agent's thread"),
+    deny_if("rt_sigqueueinfo", libc::SYS_rt_sigqueueinfo, targets_agent(0), "queues a signal to the agent"),
+    deny_if("rt_tgsigqueueinfo", libc::SYS_rt_tgsigqueueinfo, targets_agent(0), "queues a signal to the agent's thread group"),
+    deny_if("rt_tgsigqueueinfo", libc::SYS_rt_tgsigqueueinfo, targets_agent(1), "queues a signal to the agent's thread"),
+    deny("pidfd_send_signal", libc::SYS_pidfd_send_signal, "a pidfd made by opening /proc/1 would signal the agent past the kill(2) rule; kill(2) serves everything else"),
 ];
 
 /// The sandbox policy: every syscall that is denied, and why.
@@ -393,11 +403,11 @@ const _: () = {
 
 /// Set `PR_SET_NO_NEW_PRIVS` and install `program` as the calling thread's seccomp filter.
 ///
-/// Async-signal-safe: two raw syscalls on the caller's data, no allocation, so it may run in a
-/// `pre_exec` hook between fork and exec. `seccompiler::apply_filter` would do the same two
+/// Async-signal-safe: two raw syscalls on the caller's data, no allocation, so it may also run
+/// in a `pre_exec` hook between fork and exec. `seccompiler::apply_filter` would do the same two
 /// calls today, but its error type wraps `io::Error` and its `u16` length cast is unchecked, so
 /// the calls are made here directly. Only the calling thread is filtered (no
-/// `SECCOMP_FILTER_FLAG_TSYNC`): after fork it is the only thread.
+/// `SECCOMP_FILTER_FLAG_TSYNC`): callers have a single thread (the agent before it serves).
 ///
 /// Returns the raw errno of the failing call; `EINVAL` for an empty or oversized program.
 pub fn install(program: &[sock_filter]) -> Result<(), Errno> {

@@ -205,16 +205,6 @@ pub fn reap_any() -> Option<(u32, WaitStatus)> {
     }
 }
 
-/// Waits for a specific child to exit, blocking.
-pub fn wait_child(pid: u32) -> Result<WaitStatus, Errno> {
-    loop {
-        match nix::sys::wait::waitpid(Pid::from_raw(pid as i32), None) {
-            Err(Errno::EINTR) => continue,
-            other => return other,
-        }
-    }
-}
-
 /// Start time of process `pid` in clock ticks since boot (field 22 of `/proc/PID/stat`).
 /// Together with the pid it names one process for good, since pids are reused.
 pub fn process_start_time(pid: u32) -> Option<u64> {
