@@ -929,3 +929,50 @@ async fn commands_cannot_signal_the_agent() {
     drop(bystander);
     sandbox.destroy().await.unwrap();
 }
+
+/// Removes a host file when dropped (also when the test fails).
+struct RemoveOnDrop(PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn root_only_host_files_in_etc_are_hidden() {
+    use std::os::unix::fs::PermissionsExt;
+    let marker = common::marker("etc-secret");
+    let secret = PathBuf::from(format!("/etc/{marker}.key"));
+    let public = PathBuf::from(format!("/etc/{marker}.pub"));
+    let _guards = (RemoveOnDrop(secret.clone()), RemoveOnDrop(public.clone()));
+    for (path, mode) in [(&secret, 0o600), (&public, 0o644)] {
+        std::fs::write(path, &marker).unwrap();
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+    let home = TestHome::new();
+    let sandbox = home
+        .sandboxes
+        .get("iso-etc-secret", common::options())
+        .await
+        .unwrap();
+    let out = sh(
+        &sandbox,
+        &format!(
+            "cat {} 2>/dev/null && echo LEAKED; cat {}",
+            secret.display(),
+            public.display()
+        ),
+    )
+    .await;
+    assert!(
+        !text(&out.stdout).contains("LEAKED"),
+        "a root-only host file was readable: {}",
+        describe(&out)
+    );
+    // The world-readable neighbour proves the test looked in the right place.
+    assert_eq!(text(&out.stdout), marker, "{}", describe(&out));
+    // Hidden inside, untouched on the host.
+    assert_eq!(std::fs::read_to_string(&secret).unwrap(), marker);
+    sandbox.destroy().await.unwrap();
+}

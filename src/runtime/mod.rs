@@ -211,6 +211,8 @@ pub struct Runtime {
     init_program: PathBuf,
     instance: String,
     cgroups: OnceLock<CgroupRoots>,
+    /// What of the host's `/etc` to hide, found once per process.
+    host_secrets: OnceLock<Vec<rootfs::HiddenPath>>,
 }
 
 impl Runtime {
@@ -239,6 +241,7 @@ impl Runtime {
             home,
             init_program: init_program.to_path_buf(),
             cgroups: OnceLock::new(),
+            host_secrets: OnceLock::new(),
         })
     }
 
@@ -342,6 +345,10 @@ impl Runtime {
             workspace: dir.join("workspace"),
             hostname: id.to_string(),
             mounts: spec.mounts.clone(),
+            hidden: self
+                .host_secrets
+                .get_or_init(|| rootfs::find_host_secrets(Path::new("/")))
+                .clone(),
         };
         for path in [&rootfs.root, &rootfs.scratch, &rootfs.workspace] {
             fs::create_dir_all(path).map_err(state_err("create directory", path))?;

@@ -91,6 +91,68 @@ pub struct RootfsSpec {
     pub hostname: String,
     /// Extra host paths, only by explicit option.
     pub mounts: Vec<BindMount>,
+    /// Host files and directories under `/etc` that only root may read (see
+    /// [`find_host_secrets`]); hidden inside, since commands are the host's uid 0.
+    #[serde(default)]
+    pub hidden: Vec<HiddenPath>,
+}
+
+/// A host path under `/etc` that is not world-readable, relative to the host root.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum HiddenPath {
+    /// A file: whited out of the sandbox's `/etc` layer (password files are kept, without
+    /// their hashes).
+    File(PathBuf),
+    /// A directory: covered by an empty read-only tmpfs.
+    Dir(PathBuf),
+}
+
+/// Most entries [`find_host_secrets`] looks at: /etc holds about a thousand on a Debian host;
+/// the cap only bounds a pathological one.
+const MAX_ETC_ENTRIES: usize = 100_000;
+
+/// The files and directories under `host_root/etc` that other users may not read: TLS private
+/// keys, SSH host keys, password hashes, database and VPN credentials. Jobs run as uid 0 over the
+/// host's `/etc`, so they would own these. Symlinks are not followed; an unreadable directory
+/// is hidden whole and not walked. Called once per process (about a millisecond), not per
+/// sandbox.
+pub fn find_host_secrets(host_root: &Path) -> Vec<HiddenPath> {
+    let mut hidden = Vec::new();
+    let mut pending = vec![PathBuf::from("etc")];
+    let mut seen = 0;
+    while let Some(dir) = pending.pop() {
+        let Ok(entries) = std::fs::read_dir(host_root.join(&dir)) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            seen += 1;
+            if seen > MAX_ETC_ENTRIES {
+                return hidden;
+            }
+            let Ok(meta) = entry.metadata() else {
+                continue;
+            };
+            let relative = dir.join(entry.file_name());
+            let others = meta.permissions().mode() & 0o007;
+            if meta.is_dir() {
+                if others & 0o005 == 0o005 {
+                    pending.push(relative);
+                } else {
+                    hidden.push(HiddenPath::Dir(relative));
+                }
+            } else if meta.is_file() && others & 0o004 == 0 {
+                hidden.push(HiddenPath::File(relative));
+            }
+        }
+    }
+    hidden.sort_by(|a, b| hidden_path(a).cmp(hidden_path(b)));
+    hidden
+}
+
+fn hidden_path(hidden: &HiddenPath) -> &Path {
+    match hidden {
+        HiddenPath::File(path) | HiddenPath::Dir(path) => path,
+    }
 }
 
 /// A host path made visible inside the sandbox.
@@ -529,7 +591,7 @@ pub fn plan(spec: &RootfsSpec, host_root: &Path) -> Result<Vec<Step>, RootfsErro
     steps.push(write_file(root, "etc/hostname", format!("{hostname}\n")));
     steps.push(write_file(root, "etc/hosts", hosts));
     if !host_root.join("etc").is_symlink() && host_root.join("etc").is_dir() {
-        hide_host_secrets(&mut steps, root, host_root);
+        hide_host_secrets(&mut steps, root, host_root, &spec.hidden);
     }
 
     // /dev comes before /proc: the sandbox's own /dev/null masks /proc entries, so nothing of
@@ -1235,37 +1297,38 @@ fn symlink(target: impl Into<PathBuf>, link: PathBuf) -> Step {
     }
 }
 
-/// A 0644 file replacing `root/relative`.
-/// The host's password hashes and SSH host keys belong to the host, not to a job that happens
-/// to run as uid 0 over the host's `/etc`. Accounts stay (tools look users up) but their hashes
-/// become `*` (no password login); private host keys disappear (a whiteout in the overlay).
-fn hide_host_secrets(steps: &mut Vec<Step>, root: &Path, host_root: &Path) {
-    let etc = host_root.join("etc");
-    for name in ["shadow", "shadow-", "gshadow", "gshadow-"] {
-        // Unreadable or missing: nothing to hide from a job that cannot read it either.
-        if let Ok(text) = std::fs::read_to_string(etc.join(name)) {
-            steps.push(Step::WriteFile {
+/// The host's secrets under `/etc` belong to the host, not to a job that happens to run as uid
+/// 0 over it. Password files keep their accounts (tools look users up) with every hash turned
+/// into `*`; other unreadable files are whited out; unreadable directories are covered by an
+/// empty read-only tmpfs.
+fn hide_host_secrets(steps: &mut Vec<Step>, root: &Path, host_root: &Path, hidden: &[HiddenPath]) {
+    const PASSWORD_FILES: [&str; 4] = ["etc/shadow", "etc/shadow-", "etc/gshadow", "etc/gshadow-"];
+    for entry in hidden {
+        match entry {
+            HiddenPath::File(path) if PASSWORD_FILES.iter().any(|p| path == Path::new(p)) => {
+                // Unreadable now: remove it rather than leave the hashes.
+                match std::fs::read_to_string(host_root.join(path)) {
+                    Ok(text) => steps.push(Step::WriteFile {
+                        root: root.to_path_buf(),
+                        path: path.clone(),
+                        contents: without_password_hashes(&text),
+                        mode: 0o640,
+                    }),
+                    Err(_) => steps.push(Step::RemoveFile {
+                        root: root.to_path_buf(),
+                        path: path.clone(),
+                    }),
+                }
+            }
+            HiddenPath::File(path) => steps.push(Step::RemoveFile {
                 root: root.to_path_buf(),
-                path: PathBuf::from("etc").join(name),
-                contents: without_password_hashes(&text),
-                mode: 0o640,
-            });
+                path: path.clone(),
+            }),
+            HiddenPath::Dir(path) => steps.push(Step::Mask {
+                path: root.join(path),
+                how: Masking::EmptyDir,
+            }),
         }
-    }
-    let Ok(entries) = std::fs::read_dir(etc.join("ssh")) else {
-        return;
-    };
-    let mut keys: Vec<String> = entries
-        .flatten()
-        .filter_map(|e| e.file_name().into_string().ok())
-        .filter(|n| n.starts_with("ssh_host_") && n.ends_with("_key"))
-        .collect();
-    keys.sort();
-    for key in keys {
-        steps.push(Step::RemoveFile {
-            root: root.to_path_buf(),
-            path: PathBuf::from("etc/ssh").join(key),
-        });
     }
 }
 
@@ -1287,6 +1350,7 @@ fn without_password_hashes(text: &str) -> String {
     out
 }
 
+/// A 0644 file replacing `root/relative`.
 fn write_file(root: &Path, relative: &str, contents: String) -> Step {
     Step::WriteFile {
         root: root.to_path_buf(),

@@ -13,19 +13,40 @@ fn password_hashes_are_replaced_but_accounts_kept() {
 }
 
 #[test]
-fn host_secrets_in_etc_are_hidden() {
+fn host_secrets_in_etc_are_found_and_hidden() {
+    use std::os::unix::fs::PermissionsExt;
     let host = fake_host();
     let etc = host.path().join("etc");
-    std::fs::write(etc.join("shadow"), "root:$6$salt$hash:1::::::\n").unwrap();
-    std::fs::create_dir_all(etc.join("ssh")).unwrap();
-    for name in [
-        "ssh_host_ed25519_key",
-        "ssh_host_ed25519_key.pub",
-        "sshd_config",
-    ] {
-        std::fs::write(etc.join("ssh").join(name), "x").unwrap();
-    }
-    let steps = plan(&spec(vec![]), host.path()).unwrap();
+    let write = |path: &str, mode: u32| {
+        let path = etc.join(path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, "root:$6$salt$hash:1::::::\n").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+    };
+    write("shadow", 0o640);
+    write("ssh/ssh_host_ed25519_key", 0o600);
+    write("ssh/ssh_host_ed25519_key.pub", 0o644);
+    write("ssl/private/snakeoil.key", 0o600);
+    std::fs::set_permissions(
+        etc.join("ssl/private"),
+        std::fs::Permissions::from_mode(0o700),
+    )
+    .unwrap();
+    write("hostname", 0o644);
+
+    let hidden = find_host_secrets(host.path());
+    assert_eq!(
+        hidden,
+        [
+            HiddenPath::File(PathBuf::from("etc/shadow")),
+            HiddenPath::File(PathBuf::from("etc/ssh/ssh_host_ed25519_key")),
+            HiddenPath::Dir(PathBuf::from("etc/ssl/private")),
+        ]
+    );
+
+    let mut spec = spec(vec![]);
+    spec.hidden = hidden;
+    let steps = plan(&spec, host.path()).unwrap();
     let shadow = steps.iter().find_map(|s| match s {
         Step::WriteFile { path, contents, .. } if path == Path::new("etc/shadow") => {
             Some(contents.clone())
@@ -33,14 +54,14 @@ fn host_secrets_in_etc_are_hidden() {
         _ => None,
     });
     assert_eq!(shadow.as_deref(), Some("root:*:1::::::\n"));
-    let removed: Vec<&PathBuf> = steps
-        .iter()
-        .filter_map(|s| match s {
-            Step::RemoveFile { path, .. } => Some(path),
-            _ => None,
-        })
-        .collect();
-    assert_eq!(removed, [&PathBuf::from("etc/ssh/ssh_host_ed25519_key")]);
+    assert!(steps.contains(&Step::RemoveFile {
+        root: spec.root.clone(),
+        path: PathBuf::from("etc/ssh/ssh_host_ed25519_key"),
+    }));
+    assert!(steps.contains(&Step::Mask {
+        path: spec.root.join("etc/ssl/private"),
+        how: Masking::EmptyDir,
+    }));
 }
 
 /// A Debian-like host: merged /usr symlinks, real /usr, /etc and /opt (the latter 0750).
@@ -72,6 +93,7 @@ fn spec(mounts: Vec<BindMount>) -> RootfsSpec {
         workspace: PathBuf::from("/state/workspaces/s1"),
         hostname: "s1.sandpit".to_string(),
         mounts,
+        hidden: Vec::new(),
     }
 }
 
