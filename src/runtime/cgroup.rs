@@ -7,9 +7,11 @@
 //!   `cpu,cpuacct`);
 //! - hybrid (v1 controller hierarchies plus a cgroup2 mount that usually carries no controllers).
 //!
-//! sandpit never touches cgroups outside its own: every sandbox cgroup lives at
-//! `<hierarchy mount>/<this process's cgroup>/sandpit/<instance>/<name>`, so it works both as root
-//! on a bare host and inside a delegated subtree.
+//! Every sandbox cgroup lives at `<hierarchy mount>/<this process's cgroup>/sandpit/<instance>/<name>`,
+//! so it works both as root on a bare host and inside a delegated subtree. One exception, on v2:
+//! when this process's cgroup holds processes and does not delegate the controllers already
+//! (the no-internal-processes rule forbids enabling them), the sandbox cgroups go to
+//! `<hierarchy root>/sandpit/<instance>/<name>` instead.
 
 use std::collections::BTreeSet;
 use std::ffi::OsString;
@@ -196,8 +198,8 @@ pub enum CgroupError {
     /// cgroup v2 refused to delegate controllers because the cgroup holds processes itself.
     #[error(
         "cannot enable controllers in {path}: cgroup v2 forbids a cgroup with processes of its own from \
-         delegating controllers to children (no-internal-processes rule); run sandpit in a delegated cgroup \
-         of its own, e.g. `systemd-run --scope -p Delegate=yes sandpit ...`"
+         delegating controllers to children (no-internal-processes rule); run sandpit from a cgroup whose \
+         cgroup.subtree_control already lists memory and pids, or from the root cgroup"
     )]
     NotDelegated {
         /// The `cgroup.subtree_control` file that refused.
@@ -893,7 +895,14 @@ fn detect_v2(
         };
         let controllers = Controllers::from_names(available.split_whitespace());
         if controllers.memory && controllers.pids {
-            let own_dir = own_dir(&m.mount_point, &rel);
+            let mut own_dir = own_dir(&m.mount_point, &rel);
+            if !can_delegate(&own_dir, controllers) {
+                // v2's no-internal-processes rule: a cgroup holding processes (ours, say a
+                // shell's or a service's) cannot hand controllers to children. Go next to it,
+                // under the hierarchy's root, as container engines with the cgroupfs driver do.
+                tracing::debug!(own = %own_dir.display(), "own cgroup cannot delegate; using the hierarchy root");
+                own_dir = m.mount_point.clone();
+            }
             let dir = own_dir.join(SANDPIT_DIR).join(instance);
             return Ok(Some(Hierarchy {
                 own: own_dir,
@@ -908,6 +917,21 @@ fn detect_v2(
         );
     }
     Ok(None)
+}
+
+/// Whether cgroup `dir` can give `controllers` to child cgroups: it already does, or it holds no
+/// process (so enabling them is allowed). The hierarchy root is exempt from the rule but is
+/// never passed here as "own" unless the caller lives there, in which case it already delegates
+/// or has no internal-process restriction.
+fn can_delegate(dir: &Path, controllers: Controllers) -> bool {
+    let enabled = fs::read_to_string(dir.join("cgroup.subtree_control")).unwrap_or_default();
+    let enabled: BTreeSet<&str> = enabled.split_whitespace().collect();
+    if controllers.names().iter().all(|c| enabled.contains(c)) {
+        return true;
+    }
+    let is_root = !dir.join("cgroup.type").exists();
+    let procs = fs::read_to_string(dir.join("cgroup.procs")).unwrap_or_default();
+    is_root || procs.trim().is_empty()
 }
 
 /// Collect the v1 hierarchies carrying memory, pids or cpu, one entry per hierarchy even when it

@@ -164,6 +164,31 @@ fn detects_pure_v2_when_root_offers_memory_and_pids() {
 }
 
 #[test]
+fn v2_own_cgroup_with_processes_and_no_delegation_moves_sandboxes_to_the_root() {
+    let f = pure_v2("cpuset cpu io memory pids\n");
+    let own = "cg/user.slice/sandpit.scope";
+    f.write(&format!("{own}/cgroup.type"), "domain\n");
+    f.write(&format!("{own}/cgroup.procs"), "4242\n");
+    f.write(&format!("{own}/cgroup.subtree_control"), "");
+    let roots = f.detect("inst").unwrap();
+    assert_eq!(roots.dirs(), vec![f.path("cg/sandpit/inst")]);
+}
+
+#[test]
+fn v2_own_cgroup_that_already_delegates_is_kept() {
+    let f = pure_v2("cpuset cpu io memory pids\n");
+    let own = "cg/user.slice/sandpit.scope";
+    f.write(&format!("{own}/cgroup.type"), "domain\n");
+    f.write(&format!("{own}/cgroup.procs"), "4242\n");
+    f.write(
+        &format!("{own}/cgroup.subtree_control"),
+        "memory pids cpu\n",
+    );
+    let roots = f.detect("inst").unwrap();
+    assert_eq!(roots.dirs(), vec![f.path(&format!("{own}/sandpit/inst"))]);
+}
+
+#[test]
 fn cgroup2_without_pids_falls_back_to_v1() {
     let f = hybrid();
     f.write("unified/cgroup.controllers", "memory hugetlb\n");
