@@ -521,14 +521,18 @@ fn create_failure_removes_created_parents_on_v1() {
 }
 
 #[test]
-fn ebusy_from_subtree_control_asks_for_a_delegated_cgroup() {
+fn ebusy_from_subtree_control_asks_for_a_cgroup_that_delegates() {
     let err = subtree_control_error(
         PathBuf::from("/sys/fs/cgroup/cgroup.subtree_control"),
         "+memory".into(),
         io::Error::from_raw_os_error(libc::EBUSY),
     );
     assert!(matches!(err, CgroupError::NotDelegated { .. }));
-    assert!(err.to_string().contains("delegated cgroup"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("subtree_control already lists memory and pids"),
+        "{err}"
+    );
     let err = subtree_control_error(
         PathBuf::from("x"),
         "+memory".into(),
