@@ -8,6 +8,7 @@ pub mod cli;
 pub mod protocol;
 pub mod runtime;
 pub mod sandbox;
+pub mod workflow;
 
 /// Renders an error and its causes as one line: "what failed: because: because".
 pub fn error_chain(e: &dyn std::error::Error) -> String {
