@@ -1,6 +1,8 @@
-//! GitHub Actions workflows as data: the expression language (`${{ }}`), parsed with spans;
-//! matrix expansion; event filter patterns.
+//! GitHub Actions workflows as data: YAML with positions, compiler-style diagnostics, the
+//! expression language (`${{ }}`), matrix expansion and event filter patterns.
 
+pub mod diagnostic;
 pub mod expr;
 pub mod filters;
 pub mod matrix;
+pub mod yaml;

@@ -163,7 +163,7 @@ pub(crate) fn check_arity(function: &Function, count: usize, span: Span) -> Resu
             "`{name}` takes at most {}, got {count}",
             arguments(function.max_args)
         )
-    } else if name == "case" && count % 2 == 0 {
+    } else if name == "case" && count.is_multiple_of(2) {
         let error = ExprError::new(
             ErrorKind::WrongArity,
             span,
