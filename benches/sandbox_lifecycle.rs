@@ -92,7 +92,7 @@ fn main() {
     let bwrap_p50 = bwrap.then(|| bwrap_samples.p50());
     let note = |total: &Samples, bwrap_p50: Option<Duration>| {
         let ratio = bwrap_p50.map(|b| total.p50().as_secs_f64() / b.as_secs_f64());
-        let ok = total.p50() <= TARGET_P50 && ratio.map_or(true, |r| r <= TARGET_BWRAP_RATIO);
+        let ok = total.p50() <= TARGET_P50 && ratio.is_none_or(|r| r <= TARGET_BWRAP_RATIO);
         match ratio {
             Some(r) => format!(
                 "{r:.2}× bwrap; target ≤ 10 ms and ≤ {TARGET_BWRAP_RATIO}× bwrap: {}",
