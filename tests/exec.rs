@@ -676,3 +676,22 @@ async fn cli_exec_sets_env_and_cwd() {
     assert_eq!(text(&out.stdout), "/workspace\n");
     assert!(home.sandboxes.destroy("cli-env").await.unwrap());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn short_lived_commands_never_lose_their_last_output() {
+    // The exit of a command that prints and quits at once can be noticed before its pipe is
+    // seen readable; the output must still arrive. Many at once make that race likely.
+    const ROUNDS: usize = 25;
+    const PARALLEL: usize = 8;
+    let home = TestHome::new();
+    let sb = sandbox(&home, "last-output").await;
+    for round in 0..ROUNDS {
+        let runs = (0..PARALLEL).map(|n| sb.exec(Command::argv(["echo", &format!("{round}-{n}")])));
+        let outputs = futures::future::join_all(runs).await;
+        for (n, out) in outputs.into_iter().enumerate() {
+            let out = out.unwrap();
+            assert_eq!(text(&out.stdout), format!("{round}-{n}\n"), "{out:?}");
+        }
+    }
+    sb.destroy().await.unwrap();
+}

@@ -160,7 +160,7 @@ pub(super) async fn run(
     for (output, pipe) in [(&mut out, &stdout), (&mut err, &stderr)] {
         let mut budget = PIPE_BYTES as usize;
         while output.open && budget > 0 {
-            let n = pipe.try_read(&mut output.buf);
+            let n = read_buffered(pipe, &mut output.buf);
             if matches!(&n, Err(e) if e.kind() == std::io::ErrorKind::WouldBlock) {
                 break;
             }
@@ -187,6 +187,13 @@ pub(super) async fn run(
     };
     tracing::debug!(?report, "exited");
     let _ = protocol::write_frame(&mut writer, &AgentMessage::Exited(report), &mut outbuf).await;
+}
+
+/// Reads what is in `pipe` right now. Not `try_read`: that answers WouldBlock until the
+/// runtime has seen the pipe become readable, and a command's exit may be noticed first, which
+/// would drop the output it wrote just before exiting.
+fn read_buffered(pipe: &pipe::Receiver, buf: &mut [u8]) -> std::io::Result<usize> {
+    sys::read_now(pipe.as_fd(), buf)
 }
 
 /// One output pipe's read buffer and state.
@@ -458,5 +465,21 @@ struct AbortOnDrop(tokio::task::JoinHandle<()>);
 impl Drop for AbortOnDrop {
     fn drop(&mut self) {
         self.0.abort();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn output_already_in_the_pipe_is_read_before_the_runtime_sees_it() {
+        let (tx, rx) = pipe::pipe().unwrap();
+        // Written and read with no await in between: the runtime has had no chance to learn
+        // that the pipe is readable, as when an exit is noticed first.
+        nix::unistd::write(&tx, b"last words").unwrap();
+        let mut buf = [0u8; 64];
+        let n = read_buffered(&rx, &mut buf).unwrap();
+        assert_eq!(&buf[..n], b"last words");
     }
 }

@@ -184,6 +184,19 @@ pub fn set_pipe_size(fd: BorrowedFd<'_>, bytes: i32) -> Result<(), Errno> {
     Ok(())
 }
 
+/// One `read(2)` on `fd` that does not wait: `WouldBlock` when nothing is there (the fd must be
+/// non-blocking). Unlike an async runtime's `try_read`, it asks the kernel even when the
+/// runtime has not yet been told the fd is readable.
+pub fn read_now(fd: BorrowedFd<'_>, buf: &mut [u8]) -> std::io::Result<usize> {
+    loop {
+        match nix::unistd::read(fd, buf) {
+            Ok(n) => return Ok(n),
+            Err(Errno::EINTR) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
 /// Sends `signal` to every process of process group `pgid`.
 pub fn kill_process_group(pgid: u32, signal: Signal) -> Result<(), Errno> {
     let pgid = i32::try_from(pgid).map_err(|_| Errno::EINVAL)?;
