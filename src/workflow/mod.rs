@@ -4,5 +4,7 @@
 pub mod diagnostic;
 pub mod expr;
 pub mod filters;
+pub mod load;
 pub mod matrix;
+pub mod model;
 pub mod yaml;
