@@ -2,6 +2,7 @@
 //! programs). Logic a library user would need lives in the SDK, not here.
 
 mod parse;
+mod workflow;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -33,6 +34,10 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Top {
+    /// Check workflow files and report every problem (exit 0 when valid, 2 otherwise).
+    Validate(workflow::ValidateArgs),
+    /// Show what workflows would run: stages, jobs, matrix instances and steps.
+    Plan(workflow::PlanArgs),
     /// Create, use and destroy sandboxes directly.
     #[command(subcommand)]
     Sandbox(SandboxCmd),
@@ -145,6 +150,12 @@ pub fn main() -> ExitCode {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .try_init();
+    let cmd = match cli.command {
+        // Workflow commands read files and run nothing: no async runtime.
+        Top::Validate(args) => return workflow::validate(args),
+        Top::Plan(args) => return workflow::plan(args),
+        Top::Sandbox(cmd) => cmd,
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -156,7 +167,6 @@ pub fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let Top::Sandbox(cmd) = cli.command;
     runtime.block_on(sandbox_main(cmd))
 }
 

@@ -7,4 +7,5 @@ pub mod filters;
 pub mod load;
 pub mod matrix;
 pub mod model;
+pub mod plan;
 pub mod yaml;
