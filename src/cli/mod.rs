@@ -2,6 +2,7 @@
 //! programs). Logic a library user would need lives in the SDK, not here.
 
 mod parse;
+mod run;
 mod workflow;
 
 use std::io::Write;
@@ -38,6 +39,8 @@ enum Top {
     Validate(workflow::ValidateArgs),
     /// Show what workflows would run: stages, jobs, matrix instances and steps.
     Plan(workflow::PlanArgs),
+    /// Run the workflows an event triggers; for now only `-n` (dry run) and `-l` (list).
+    Run(run::RunArgs),
     /// Create, use and destroy sandboxes directly.
     #[command(subcommand)]
     Sandbox(SandboxCmd),
@@ -154,6 +157,7 @@ pub fn main() -> ExitCode {
         // Workflow commands read files and run nothing: no async runtime.
         Top::Validate(args) => return workflow::validate(args),
         Top::Plan(args) => return workflow::plan(args),
+        Top::Run(args) => return run::run(args),
         Top::Sandbox(cmd) => cmd,
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()

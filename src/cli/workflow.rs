@@ -18,7 +18,7 @@ use crate::workflow::plan::{self, Plan, PlannedJob, PlannedStep};
 use crate::workflow::yaml::{self, MAX_SOURCE_BYTES};
 
 /// Exit status when a workflow is invalid or cannot be read (as for usage errors).
-const INVALID: u8 = 2;
+pub(super) const INVALID: u8 = 2;
 
 /// Where workflows are looked for when no path is given.
 const DEFAULT_DIR: &str = ".github/workflows";
@@ -104,7 +104,7 @@ pub fn plan(args: PlanArgs) -> ExitCode {
     exit(report.errors == 0)
 }
 
-fn exit(ok: bool) -> ExitCode {
+pub(super) fn exit(ok: bool) -> ExitCode {
     if ok {
         ExitCode::SUCCESS
     } else {
@@ -112,7 +112,7 @@ fn exit(ok: bool) -> ExitCode {
     }
 }
 
-fn plural(n: usize, noun: &str) -> String {
+pub(super) fn plural(n: usize, noun: &str) -> String {
     if n == 1 {
         format!("1 {noun}")
     } else {
@@ -121,14 +121,16 @@ fn plural(n: usize, noun: &str) -> String {
 }
 
 /// Reads workflows and prints their diagnostics as it goes, counting errors and warnings.
-struct Report {
-    errors: usize,
-    warnings: usize,
+pub(super) struct Report {
+    /// Errors so far (diagnostics and problems outside files).
+    pub(super) errors: usize,
+    /// Warnings so far.
+    pub(super) warnings: usize,
     color: bool,
 }
 
 impl Report {
-    fn new() -> Report {
+    pub(super) fn new() -> Report {
         let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
         Report {
             errors: 0,
@@ -138,7 +140,7 @@ impl Report {
     }
 
     /// A problem that is not in a file: `error: …` and a hint.
-    fn problem(&mut self, message: &str, hint: &str) {
+    pub(super) fn problem(&mut self, message: &str, hint: &str) {
         self.errors += 1;
         eprintln!("error: {message}");
         eprintln!("hint: {hint}");
@@ -146,7 +148,7 @@ impl Report {
 
     /// The workflow files that `paths` name (the default directory when empty), in order;
     /// directories give their `*.yml` and `*.yaml` files sorted by name.
-    fn files(&mut self, paths: &[PathBuf]) -> Vec<PathBuf> {
+    pub(super) fn files(&mut self, paths: &[PathBuf]) -> Vec<PathBuf> {
         let defaulted = paths.is_empty();
         let paths = if defaulted {
             vec![PathBuf::from(DEFAULT_DIR)]
@@ -219,7 +221,7 @@ impl Report {
     }
 
     /// Reads and loads one file, printing its diagnostics; the workflow when it is valid.
-    fn read(&mut self, path: &Path) -> Option<Workflow> {
+    pub(super) fn read(&mut self, path: &Path) -> Option<Workflow> {
         let shown = path.display().to_string();
         let bytes = match read_capped(path) {
             Ok(bytes) => bytes,
@@ -304,7 +306,7 @@ fn read_capped(path: &Path) -> std::io::Result<Source> {
 }
 
 /// Text from the workflow made safe for a terminal, on one line.
-fn clean(text: &str) -> String {
+pub(super) fn clean(text: &str) -> String {
     let one_line = text.split_whitespace().collect::<Vec<_>>().join(" ");
     one_line
         .chars()
@@ -313,7 +315,7 @@ fn clean(text: &str) -> String {
 }
 
 /// `Name  (path)`, or the path alone for a workflow without a name.
-fn title(plan: &Plan) -> String {
+pub(super) fn title(plan: &Plan) -> String {
     if plan.name == plan.path {
         clean(&plan.path)
     } else {
@@ -347,8 +349,16 @@ fn jobs_of(plan: &Plan) -> Vec<(&str, Vec<&PlannedJob>)> {
 ///       2. Run codecov/codecov-action@v4   [not run here: remote action]
 /// ```
 fn render_plan(out: &mut String, plan: &Plan) {
+    render_plan_with(out, plan, &[]);
+}
+
+/// [`render_plan`] with extra lines (such as why the workflow triggers) after `on:`.
+pub(super) fn render_plan_with(out: &mut String, plan: &Plan, extra: &[String]) {
     let _ = writeln!(out, "{}", title(plan));
     let _ = writeln!(out, "on: {}", clean(&plan.events.join(", ")));
+    for line in extra {
+        let _ = writeln!(out, "{}", clean(line));
+    }
     let jobs = jobs_of(plan);
     let _ = writeln!(
         out,

@@ -8,4 +8,5 @@ pub mod load;
 pub mod matrix;
 pub mod model;
 pub mod plan;
+pub mod trigger;
 pub mod yaml;
