@@ -29,7 +29,7 @@
 //!
 //! Warnings mark what GitHub accepts but sandpit does not run yet: remote actions other than
 //! [`BUILTIN_ACTIONS`], `docker://` actions, reusable-workflow calls, `services`, background
-//! steps (`background`, `wait`, `wait-all`, `cancel`, `parallel`), `snapshot`, and `hashFiles`.
+//! steps (`background`, `wait`, `wait-all`, `cancel`, `parallel`) and `snapshot`.
 
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
@@ -762,9 +762,8 @@ impl Loader<'_> {
         diagnostic.help = error.hint;
     }
 
-    /// Reports the validation errors of expressions at `place`, handling `hashFiles` (a
-    /// warning where GitHub allows it and sandpit does not implement it yet; an error
-    /// elsewhere). Returns whether there was no error.
+    /// Reports the validation errors of expressions at `place`, and `hashFiles` where GitHub
+    /// does not allow it (steps only). Returns whether there was no error.
     fn report_expression_problems(
         &mut self,
         located: &ExprString<()>,
@@ -777,22 +776,6 @@ impl Loader<'_> {
         for error in errors {
             let span = located.locate(error.span.clone());
             match error.kind {
-                ErrorKind::UnsupportedFunction
-                    if located
-                        .text
-                        .get(error.span.clone())
-                        .is_some_and(|name| name.eq_ignore_ascii_case("hashFiles")) =>
-                {
-                    if place.hash_files {
-                        let diagnostic = self.warning(span, error.message);
-                        diagnostic.help = Some(
-                            "GitHub computes it; sandpit cannot evaluate it yet, so this value \
-                             will not be available when the job runs here"
-                                .to_owned(),
-                        );
-                    }
-                    // Elsewhere the check below reports it as unavailable.
-                }
                 ErrorKind::UnavailableContext => {
                     ok = false;
                     let name = located.text.get(error.span.clone()).unwrap_or_default();

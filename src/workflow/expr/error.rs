@@ -31,7 +31,7 @@ pub enum ErrorKind {
     UnclosedExpression,
     /// A function name the language does not have.
     UnknownFunction,
-    /// A function GitHub has that sandpit does not implement yet (`hashFiles`).
+    /// A function GitHub has that sandpit does not implement yet (none at the moment).
     UnsupportedFunction,
     /// A function that exists but may not be used here (status functions outside `if:`).
     UnavailableFunction,
@@ -45,6 +45,9 @@ pub enum ErrorKind {
     InvalidJson,
     /// A `case` predicate that did not evaluate to a boolean.
     CasePredicateNotBoolean,
+    /// `hashFiles` could not run: no workspace, an invalid pattern, a file it could not read,
+    /// or more entries to look at than it allows.
+    HashFilesFailed,
 }
 
 /// A problem with an expression, pointing at the bytes it is about.

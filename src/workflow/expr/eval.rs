@@ -23,8 +23,7 @@ pub enum JobStatus {
 }
 
 /// What an expression is evaluated against: the contexts by name (looked up ignoring case),
-/// the job status for the status functions, and the workspace directory (for `hashFiles`,
-/// which is not implemented yet).
+/// the job status for the status functions, and the workspace directory (for `hashFiles`).
 #[derive(Debug, Clone, Default)]
 pub struct Scope {
     contexts: Object,

@@ -3,8 +3,8 @@
 //! A function is a row of [`FUNCTIONS`]: its name, how many arguments it takes, its class
 //! (status functions are only available in `if:` conditions) and its implementation. An eager
 //! implementation gets its arguments evaluated, with their spans, and the [`Scope`]; a lazy one
-//! evaluates only the arguments it needs. `hashFiles` would be an eager row of a new class
-//! (available in steps only) whose implementation reads [`Scope::workspace`].
+//! evaluates only the arguments it needs. `hashFiles` (in [`super::hash_files`]) reads
+//! [`Scope::workspace`]; where it may appear is checked by the workflow loader.
 
 use super::ast::Expr;
 use super::error::{ErrorKind, ExprError, Span};
@@ -101,6 +101,12 @@ pub(crate) const FUNCTIONS: &[Function] = &[
     general("toJSON", 1, 1, Call::Eager(to_json)),
     general("fromJSON", 1, 1, Call::Eager(from_json)),
     general("case", 3, usize::MAX, Call::Lazy(case)),
+    general(
+        "hashFiles",
+        1,
+        255,
+        Call::Eager(super::hash_files::hash_files),
+    ),
     status("success", Call::Eager(success)),
     status("failure", Call::Eager(failure)),
     status("cancelled", Call::Eager(cancelled)),
@@ -108,7 +114,7 @@ pub(crate) const FUNCTIONS: &[Function] = &[
 ];
 
 /// Functions GitHub has that sandpit does not implement yet.
-const UNSUPPORTED: &[&str] = &["hashFiles"];
+const UNSUPPORTED: &[&str] = &[];
 
 /// The function called `name`, ignoring case.
 pub(crate) fn lookup(name: &str) -> Option<&'static Function> {

@@ -880,10 +880,6 @@ fn warnings_mark_what_sandpit_does_not_run_yet() {
             "on: push\njobs:\n  a:\n    runs-on: x\n    services:\n      db: postgres:16\n    steps: [{run: a}]\n",
             &[(5, 5, "service containers are not supported")],
         ),
-        (
-            "on: push\njobs:\n  a:\n    runs-on: x\n    steps:\n      - uses: actions/cache@v4\n        with:\n          key: ${{ hashFiles('**/Cargo.lock') }}\n",
-            &[(8, 20, "`hashFiles` is not supported by sandpit yet")],
-        ),
     ]);
     // Warnings alone leave the model in place.
     let (workflow, diagnostics) = load(
@@ -892,6 +888,14 @@ fn warnings_mark_what_sandpit_does_not_run_yet() {
     );
     assert!(workflow.is_some());
     assert_eq!(diagnostics.len(), 1);
+}
+
+#[test]
+fn hash_files_in_steps_loads_without_any_diagnostic() {
+    let source = "on: push\njobs:\n  a:\n    runs-on: x\n    steps:\n      - uses: actions/cache@v4\n        with:\n          key: ${{ hashFiles('**/Cargo.lock') }}\n      - if: hashFiles('x') != ''\n        name: n-${{ hashFiles('a', '!b') }}\n        env:\n          K: ${{ hashFiles('**/*.lock') }}\n        run: echo ${{ hashFiles('y') }}\n";
+    let (workflow, diagnostics) = load("test.yml", source);
+    assert!(workflow.is_some());
+    assert!(diagnostics.is_empty(), "{}", rendered(source));
 }
 
 #[test]

@@ -4,6 +4,7 @@
 mod access;
 mod coercion;
 mod functions;
+mod hash_files;
 mod robustness;
 mod syntax;
 mod templates;
