@@ -26,7 +26,7 @@ use serde::{Serialize, Serializer};
 
 use super::expr::{ExprKind, Object, Scope, Segment, Value};
 use super::matrix::{self, Combination};
-use super::model::{ActionRef, Job, JobKind, Matrix, Step, StepAction, TemplateString, Workflow};
+use super::model::{Job, JobKind, Matrix, Step, StepAction, TemplateString, Workflow};
 
 /// What a workflow will do, without running it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -343,7 +343,7 @@ fn plan_step(step: &Step, scope: Option<&Scope>) -> PlannedStep {
         None => template.text.clone(),
     };
     let (uses, runs_here) = match &step.action {
-        StepAction::Uses { uses, .. } => (Some(action_text(&uses.value)), uses.value.runs_here()),
+        StepAction::Uses { uses, .. } => (Some(uses.value.to_string()), uses.value.runs_here()),
         _ => (None, true),
     };
     let name = match (&step.name, &step.action, &uses) {
@@ -373,34 +373,6 @@ fn plan_step(step: &Step, scope: Option<&Scope>) -> PlannedStep {
         uses,
         runs_here,
         parallel,
-    }
-}
-
-/// The action as written (what `Display` prints, built without the formatting machinery: a
-/// plan has thousands of these).
-fn action_text(action: &ActionRef) -> String {
-    match action {
-        ActionRef::Remote {
-            owner,
-            repo,
-            path,
-            git_ref,
-        } => {
-            let mut text =
-                String::with_capacity(owner.len() + repo.len() + path.len() + git_ref.len() + 3);
-            text.push_str(owner);
-            text.push('/');
-            text.push_str(repo);
-            if !path.is_empty() {
-                text.push('/');
-                text.push_str(path);
-            }
-            text.push('@');
-            text.push_str(git_ref);
-            text
-        }
-        ActionRef::Local(path) => path.clone(),
-        other => other.to_string(),
     }
 }
 
