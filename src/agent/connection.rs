@@ -10,7 +10,7 @@ use std::time::Duration;
 use tokio::net::UnixStream;
 use tracing::Instrument;
 
-use super::{exec, ActivityGuard, Agent};
+use super::{exec, files, ActivityGuard, Agent};
 use crate::protocol::{self, AgentMessage, ClientMessage, ErrorCode, FrameReader, VERSION};
 
 /// How long a client may take to deliver its hello or its request.
@@ -58,8 +58,26 @@ pub(super) async fn serve(agent: Rc<Agent>, stream: UnixStream) {
                     .await;
                 return;
             }
+            (true, ClientMessage::WriteFile { path, mode }) => {
+                files::write(path, mode, (reader, frames), writer)
+                    .instrument(tracing::debug_span!("write_file"))
+                    .await;
+                return;
+            }
+            (true, ClientMessage::ReadFile { path }) => {
+                files::read(path, writer)
+                    .instrument(tracing::debug_span!("read_file"))
+                    .await;
+                return;
+            }
+            (true, ClientMessage::File(op)) => {
+                files::op(op, writer)
+                    .instrument(tracing::debug_span!("file_op"))
+                    .await;
+                return;
+            }
             (true, _) => {
-                let reply = error(ErrorCode::BadFrame, "unexpected message outside an exec");
+                let reply = error(ErrorCode::BadFrame, "unexpected message outside a request");
                 let _ = protocol::write_frame(&mut writer, &reply, &mut outbuf).await;
                 return;
             }
@@ -86,10 +104,15 @@ async fn read_request(
         )),
         Ok(Ok(None)) => Ok(None),
         Ok(Ok(Some(payload))) => match protocol::decode::<ClientMessage>(payload) {
-            // Requests hold no borrowed data except stdin, which is refused here anyway.
+            // Requests hold no borrowed data except stdin and file data, which are refused here
+            // anyway.
             Ok(ClientMessage::Stdin(_)) => Err(error(
                 ErrorCode::BadFrame,
                 "stdin sent without a running command",
+            )),
+            Ok(ClientMessage::FileData(_)) => Err(error(
+                ErrorCode::BadFrame,
+                "file data sent without a write request",
             )),
             Ok(message) => Ok(Some(into_owned(message))),
             Err(e) => Err(error(ErrorCode::BadFrame, crate::error_chain(&e))),
@@ -106,6 +129,11 @@ fn into_owned(message: ClientMessage<'_>) -> ClientMessage<'static> {
         ClientMessage::CloseStdin => ClientMessage::CloseStdin,
         ClientMessage::Signal { signal } => ClientMessage::Signal { signal },
         ClientMessage::Ping => ClientMessage::Ping,
+        ClientMessage::WriteFile { path, mode } => ClientMessage::WriteFile { path, mode },
+        ClientMessage::FileData(_) => ClientMessage::FileData(&[]),
+        ClientMessage::FileEnd => ClientMessage::FileEnd,
+        ClientMessage::ReadFile { path } => ClientMessage::ReadFile { path },
+        ClientMessage::File(op) => ClientMessage::File(op),
     }
 }
 

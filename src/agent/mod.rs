@@ -11,6 +11,7 @@
 
 mod connection;
 mod exec;
+mod files;
 mod reaper;
 
 use std::cell::{Cell, RefCell};

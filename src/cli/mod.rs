@@ -78,6 +78,72 @@ enum SandboxCmd {
         #[arg(last = true, required = true)]
         command: Vec<String>,
     },
+    /// Write a file inside a sandbox from a host file or stdin (`-`, the default).
+    Write {
+        /// Sandbox id.
+        id: String,
+        /// Path inside (relative paths are under /workspace).
+        path: String,
+        /// Host file to copy, or `-` for stdin.
+        #[arg(default_value = "-")]
+        src: String,
+        /// Permission bits in octal, e.g. 755.
+        #[arg(long, value_parser = parse_mode)]
+        mode: Option<u32>,
+    },
+    /// Print a file from inside a sandbox to stdout.
+    Read {
+        /// Sandbox id.
+        id: String,
+        /// Path inside.
+        path: String,
+    },
+    /// List a directory inside a sandbox.
+    Ls {
+        /// Sandbox id.
+        id: String,
+        /// Directory inside (default /workspace).
+        #[arg(default_value = "/workspace")]
+        path: String,
+        /// Include subdirectories.
+        #[arg(short, long)]
+        recursive: bool,
+        /// Include names starting with '.'.
+        #[arg(short, long)]
+        all: bool,
+        /// One JSON object per line, for programs.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete a file inside a sandbox (a directory with -r).
+    Rm {
+        /// Sandbox id.
+        id: String,
+        /// Path inside.
+        path: String,
+        /// Delete directories and everything in them.
+        #[arg(short, long)]
+        recursive: bool,
+    },
+    /// Move or rename a file inside a sandbox (also across file systems).
+    Mv {
+        /// Sandbox id.
+        id: String,
+        /// Source path inside.
+        from: String,
+        /// Destination path inside.
+        to: String,
+    },
+    /// Create a directory inside a sandbox.
+    Mkdir {
+        /// Sandbox id.
+        id: String,
+        /// Path inside.
+        path: String,
+        /// Create missing parents; an existing directory is fine.
+        #[arg(short, long)]
+        parents: bool,
+    },
     /// List sandboxes.
     List {
         /// One JSON object per line, for programs.
@@ -213,6 +279,39 @@ async fn sandbox_main(cmd: SandboxCmd) -> ExitCode {
             }
             exec(&sandboxes, &id, options.options(), cmd, interactive).await
         }
+        SandboxCmd::Write {
+            id,
+            path,
+            src,
+            mode,
+        } => write_file(&sandboxes, &id, &path, &src, mode).await,
+        SandboxCmd::Read { id, path } => read_file(&sandboxes, &id, &path).await,
+        SandboxCmd::Ls {
+            id,
+            path,
+            recursive,
+            all,
+            json,
+        } => ls(&sandboxes, &id, &path, recursive, all, json).await,
+        SandboxCmd::Rm {
+            id,
+            path,
+            recursive,
+        } => match file_sandbox(&sandboxes, &id).await {
+            Ok(sb) => sb
+                .delete_file(&path, recursive)
+                .await
+                .map(|()| ExitCode::SUCCESS),
+            Err(e) => Err(e),
+        },
+        SandboxCmd::Mv { id, from, to } => match file_sandbox(&sandboxes, &id).await {
+            Ok(sb) => sb.move_file(&from, &to).await.map(|()| ExitCode::SUCCESS),
+            Err(e) => Err(e),
+        },
+        SandboxCmd::Mkdir { id, path, parents } => match file_sandbox(&sandboxes, &id).await {
+            Ok(sb) => sb.mkdir(&path, parents).await.map(|()| ExitCode::SUCCESS),
+            Err(e) => Err(e),
+        },
         SandboxCmd::List { json } => list(&sandboxes, json).await,
         SandboxCmd::Destroy { ids, all } => destroy(&sandboxes, ids, all).await,
         SandboxCmd::Prune { json } => prune(&sandboxes, json).await,
@@ -331,6 +430,172 @@ fn forward_stdin(mut input: ExecInput) {
         }
         let _ = input.close_stdin().await;
     });
+}
+
+fn parse_mode(s: &str) -> Result<u32, String> {
+    u32::from_str_radix(s, 8)
+        .ok()
+        .filter(|m| *m <= 0o7777)
+        .ok_or_else(|| format!("invalid mode {s:?}: expected octal permission bits like 644"))
+}
+
+/// The sandbox a file verb works on (created with default options if missing, as `exec`
+/// does).
+async fn file_sandbox(sandboxes: &Sandboxes, id: &str) -> Result<sandbox::Sandbox, Error> {
+    sandboxes.get(id, SandboxOptions::default()).await
+}
+
+async fn write_file(
+    sandboxes: &Sandboxes,
+    id: &str,
+    path: &str,
+    src: &str,
+    mode: Option<u32>,
+) -> Result<ExitCode, Error> {
+    let sandbox = file_sandbox(sandboxes, id).await?;
+    let source_error = |source| Error::Source {
+        id: id.to_string(),
+        path: path.to_string(),
+        source,
+    };
+    let source: Box<dyn std::io::Read + Send> = if src == "-" {
+        Box::new(std::io::stdin())
+    } else {
+        Box::new(std::fs::File::open(src).map_err(source_error)?)
+    };
+    sandbox
+        .write_file_from(path, ThreadReader::spawn(source), mode)
+        .await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// An async reader over a blocking one, read on a plain thread (sandpit's runtime has no
+/// `fs`, and a blocking read must not hold up its workers).
+struct ThreadReader {
+    chunks: tokio::sync::mpsc::Receiver<std::io::Result<Vec<u8>>>,
+    current: Vec<u8>,
+    offset: usize,
+}
+
+impl ThreadReader {
+    fn spawn(mut source: Box<dyn std::io::Read + Send>) -> Self {
+        let (tx, chunks) = tokio::sync::mpsc::channel(4);
+        let spawned = std::thread::Builder::new()
+            .name("file-source".into())
+            .spawn(move || loop {
+                let mut buf = vec![0u8; 256 << 10];
+                let item = match source.read(&mut buf) {
+                    Ok(0) => break,
+                    Ok(n) => {
+                        buf.truncate(n);
+                        Ok(buf)
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                    Err(e) => Err(e),
+                };
+                let failed = item.is_err();
+                if tx.blocking_send(item).is_err() || failed {
+                    break;
+                }
+            });
+        if let Err(e) = spawned {
+            // The receiver reports it as the source's failure.
+            let (tx, rx) = tokio::sync::mpsc::channel(1);
+            let _ = tx.try_send(Err(e));
+            return Self {
+                chunks: rx,
+                current: Vec::new(),
+                offset: 0,
+            };
+        }
+        Self {
+            chunks,
+            current: Vec::new(),
+            offset: 0,
+        }
+    }
+}
+
+impl tokio::io::AsyncRead for ThreadReader {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        use std::task::Poll;
+        while self.offset == self.current.len() {
+            match self.chunks.poll_recv(cx) {
+                Poll::Pending => return Poll::Pending,
+                // End of the source.
+                Poll::Ready(None) => return Poll::Ready(Ok(())),
+                Poll::Ready(Some(Err(e))) => return Poll::Ready(Err(e)),
+                Poll::Ready(Some(Ok(chunk))) => {
+                    self.current = chunk;
+                    self.offset = 0;
+                }
+            }
+        }
+        let n = buf.remaining().min(self.current.len() - self.offset);
+        let start = self.offset;
+        buf.put_slice(&self.current[start..start + n]);
+        self.offset += n;
+        Poll::Ready(Ok(()))
+    }
+}
+
+async fn read_file(sandboxes: &Sandboxes, id: &str, path: &str) -> Result<ExitCode, Error> {
+    let sandbox = file_sandbox(sandboxes, id).await?;
+    let mut stream = sandbox.read_file_stream(path).await?;
+    let mut out = std::io::stdout().lock();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk?;
+        if let Err(e) = out.write_all(&chunk) {
+            if e.kind() == std::io::ErrorKind::BrokenPipe {
+                return Ok(ExitCode::from(128 + libc::SIGPIPE as u8));
+            }
+            eprintln!("error: failed to write to stdout: {e}");
+            return Ok(ExitCode::FAILURE);
+        }
+    }
+    let _ = out.flush();
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn ls(
+    sandboxes: &Sandboxes,
+    id: &str,
+    path: &str,
+    recursive: bool,
+    all: bool,
+    json: bool,
+) -> Result<ExitCode, Error> {
+    let sandbox = file_sandbox(sandboxes, id).await?;
+    let entries = sandbox.list_files(path, recursive, all).await?;
+    let mut out = std::io::stdout().lock();
+    for entry in &entries {
+        let line = if json {
+            serde_json::to_string(entry).unwrap_or_default()
+        } else {
+            let kind = match entry.kind {
+                sandbox::FileKind::File => '-',
+                sandbox::FileKind::Dir => 'd',
+                sandbox::FileKind::Symlink => 'l',
+                sandbox::FileKind::Other => '?',
+            };
+            let shown = if recursive { &entry.path } else { &entry.name };
+            format!(
+                "{kind}{:04o} {:>12} {} {}",
+                entry.mode,
+                entry.size,
+                entry.modified.format("%Y-%m-%d %H:%M"),
+                shown.escape_debug()
+            )
+        };
+        if writeln!(out, "{line}").is_err() {
+            break;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn list(sandboxes: &Sandboxes, json: bool) -> Result<ExitCode, Error> {

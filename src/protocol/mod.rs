@@ -48,6 +48,98 @@ pub enum ClientMessage<'a> {
     },
     /// Liveness check; the agent replies `Pong`.
     Ping,
+    /// Write a file: the client follows with `FileData`… and `FileEnd`; the agent writes each
+    /// chunk as it arrives (the socket is the flow control: the agent reads the next chunk only
+    /// once the previous one is on disk) and replies `Done` (or `Error`).
+    WriteFile {
+        /// Absolute, or relative to `/workspace`.
+        path: String,
+        /// Permission bits to set (e.g. `0o755`); new files get `0o644` otherwise.
+        mode: Option<u32>,
+    },
+    /// A chunk of the file being written (at most [`MAX_CHUNK_LEN`] bytes).
+    FileData(#[serde(borrow, with = "serde_bytes")] &'a [u8]),
+    /// The file being written is complete.
+    FileEnd,
+    /// Read a file; the agent replies `FileData`… then `Done` (or `Error`).
+    ReadFile {
+        /// Absolute, or relative to `/workspace`.
+        path: String,
+    },
+    /// A metadata operation; the agent replies as [`FileOp`] says.
+    File(FileOp),
+}
+
+/// File operations that carry no file contents.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum FileOp {
+    /// Create a directory (with its parents if `recursive`); replies `Done`.
+    Mkdir {
+        /// The directory.
+        path: String,
+        /// Create missing parents, and succeed if it exists already.
+        recursive: bool,
+    },
+    /// Delete a file, symlink or (with `recursive`) a directory tree; replies `Done`.
+    Delete {
+        /// What to delete.
+        path: String,
+        /// Delete directories with everything in them.
+        recursive: bool,
+    },
+    /// Rename `from` to `to`, copying and deleting when they are on different file systems;
+    /// replies `Done`.
+    Move {
+        /// Source.
+        from: String,
+        /// Destination (replaced if it is a file).
+        to: String,
+    },
+    /// Whether an entry exists (a dangling symlink does); replies `Exists`.
+    Exists {
+        /// The path.
+        path: String,
+    },
+    /// List a directory; replies `Entries`… (batches) then `Done`.
+    List {
+        /// The directory.
+        path: String,
+        /// Descend into subdirectories (never through symlinks).
+        recursive: bool,
+        /// Include names starting with `.`.
+        include_hidden: bool,
+    },
+}
+
+/// The kind of a directory entry (named in lowercase in JSON; postcard uses the index).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FileKind {
+    /// A regular file.
+    File,
+    /// A directory.
+    Dir,
+    /// A symbolic link (not followed).
+    Symlink,
+    /// A device, fifo or socket.
+    Other,
+}
+
+/// One entry of a directory listing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileEntry {
+    /// Absolute path inside the sandbox.
+    pub path: String,
+    /// What it is.
+    pub kind: FileKind,
+    /// Size in bytes (of the link itself for symlinks).
+    pub size: u64,
+    /// Permission and special bits (`st_mode & 0o7777`).
+    pub mode: u32,
+    /// Modification time: seconds since the epoch.
+    pub modified_secs: i64,
+    /// Modification time: nanoseconds within the second.
+    pub modified_nanos: u32,
 }
 
 /// The command of an exec request.
@@ -130,6 +222,14 @@ pub enum AgentMessage<'a> {
         /// Byte count.
         bytes: u64,
     },
+    /// A chunk of a file being read (at most [`MAX_CHUNK_LEN`] bytes).
+    FileData(#[serde(borrow, with = "serde_bytes")] &'a [u8]),
+    /// A batch of directory entries of a `List`.
+    Entries(Vec<FileEntry>),
+    /// Reply to `Exists`.
+    Exists(bool),
+    /// A file request completed; always its last message.
+    Done,
 }
 
 /// How a command ended.
@@ -172,6 +272,18 @@ pub enum ErrorCode {
     SpawnFailed,
     /// The request was invalid (empty argv, NUL bytes…).
     InvalidRequest,
+    /// A file or directory does not exist.
+    NotFound,
+    /// A path component, or a path that must be a directory, is not a directory.
+    NotADirectory,
+    /// A path that must not be a directory is one.
+    IsADirectory,
+    /// The path exists already.
+    AlreadyExists,
+    /// The file system refused access.
+    PermissionDenied,
+    /// Any other file system failure (no space, not empty, read-only…).
+    Io,
 }
 
 /// A framing or decoding failure.

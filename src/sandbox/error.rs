@@ -20,6 +20,16 @@ pub enum ErrorCode {
     CommandStartFailed,
     /// The request was refused as invalid.
     InvalidRequest,
+    /// A file or directory does not exist.
+    FileNotFound,
+    /// A path that must be a directory (or one of its parents) is not one.
+    NotADirectory,
+    /// A path that must not be a directory is one.
+    IsADirectory,
+    /// The path exists already.
+    AlreadyExists,
+    /// Any other file system failure inside the sandbox (no space, directory not empty…).
+    FileError,
 }
 
 impl ErrorCode {
@@ -33,6 +43,11 @@ impl ErrorCode {
             ErrorCode::Protocol => "PROTOCOL",
             ErrorCode::CommandStartFailed => "COMMAND_START_FAILED",
             ErrorCode::InvalidRequest => "INVALID_REQUEST",
+            ErrorCode::FileNotFound => "FILE_NOT_FOUND",
+            ErrorCode::NotADirectory => "NOT_A_DIRECTORY",
+            ErrorCode::IsADirectory => "IS_A_DIRECTORY",
+            ErrorCode::AlreadyExists => "ALREADY_EXISTS",
+            ErrorCode::FileError => "FILE_ERROR",
         }
     }
 }
@@ -88,6 +103,29 @@ pub enum Error {
         /// The agent's explanation.
         message: String,
     },
+    /// A file operation failed inside the sandbox.
+    #[error("sandbox {id}: {message}")]
+    File {
+        /// The sandbox.
+        id: String,
+        /// The path the operation was given (the source, for a move).
+        path: String,
+        /// The agent's error kind.
+        code: protocol::ErrorCode,
+        /// The agent's explanation, naming the path it failed on.
+        message: String,
+    },
+    /// The local source of a streamed write failed.
+    #[error("sandbox {id}: failed to read the data for {path}")]
+    Source {
+        /// The sandbox.
+        id: String,
+        /// The file being written.
+        path: String,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
     /// A blocking runtime task could not complete.
     #[error("sandbox {id}: a background task failed")]
     Task {
@@ -118,14 +156,29 @@ impl Error {
             }
             Error::Runtime { .. } | Error::Task { .. } => ErrorCode::SandboxUnavailable,
             Error::Unreachable { .. } => ErrorCode::AgentUnreachable,
+            Error::Source { .. } => ErrorCode::FileError,
             Error::Protocol { .. } | Error::UnexpectedReply { .. } => ErrorCode::Protocol,
-            Error::Agent { code, .. } => match code {
+            Error::Agent { code, .. } | Error::File { code, .. } => match code {
                 protocol::ErrorCode::SpawnFailed => ErrorCode::CommandStartFailed,
                 protocol::ErrorCode::InvalidRequest => ErrorCode::InvalidRequest,
                 protocol::ErrorCode::VersionMismatch | protocol::ErrorCode::BadFrame => {
                     ErrorCode::Protocol
                 }
+                protocol::ErrorCode::NotFound => ErrorCode::FileNotFound,
+                protocol::ErrorCode::NotADirectory => ErrorCode::NotADirectory,
+                protocol::ErrorCode::IsADirectory => ErrorCode::IsADirectory,
+                protocol::ErrorCode::AlreadyExists => ErrorCode::AlreadyExists,
+                protocol::ErrorCode::PermissionDenied => ErrorCode::PermissionDenied,
+                protocol::ErrorCode::Io => ErrorCode::FileError,
             },
+        }
+    }
+
+    /// The path a failed file operation was given.
+    pub fn path(&self) -> Option<&str> {
+        match self {
+            Error::File { path, .. } | Error::Source { path, .. } => Some(path),
+            _ => None,
         }
     }
 

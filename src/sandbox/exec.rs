@@ -270,12 +270,10 @@ async fn read_events(
                     code,
                     message,
                 }),
-                Ok(AgentMessage::Hello { .. } | AgentMessage::Pong) => {
-                    Err(Error::UnexpectedReply {
-                        id: id.clone(),
-                        what: "sent a reply out of place",
-                    })
-                }
+                Ok(_) => Err(Error::UnexpectedReply {
+                    id: id.clone(),
+                    what: "sent a reply out of place",
+                }),
                 Err(source) => Err(Error::Protocol {
                     id: id.clone(),
                     source,

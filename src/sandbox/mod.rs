@@ -16,6 +16,7 @@
 
 mod error;
 mod exec;
+mod files;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -25,6 +26,7 @@ use tokio::net::UnixStream;
 
 pub use error::{Error, ErrorCode};
 pub use exec::{Command, ExecEvent, ExecInput, ExecOutput, ExecStream, DEFAULT_OUTPUT_LIMIT};
+pub use files::{FileInfo, FileKind, FileReadStream};
 
 use crate::protocol::{self, AgentMessage, ClientMessage, FrameReader, VERSION};
 pub use crate::protocol::{ExitReport, OutputStream};
