@@ -8,22 +8,14 @@ use std::io::{BufRead, BufReader, Write};
 use std::process::Stdio;
 use std::time::Duration;
 
-use common::{Deadline, TestHome};
+use common::{pseudo_random, sandbox, text, Deadline, TestHome};
 use sandpit::sandbox::{
     Command, ErrorCode, ExecEvent, ExecOutput, ExitReport, OutputStream, Sandbox, SandboxOptions,
     DEFAULT_OUTPUT_LIMIT,
 };
 
-async fn sandbox(home: &TestHome, id: &str) -> Sandbox {
-    home.sandboxes.get(id, common::options()).await.unwrap()
-}
-
 async fn run(sandbox: &Sandbox, cmd: Command) -> ExecOutput {
     sandbox.exec(cmd).await.expect("exec")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
 }
 
 /// The SHA-256 of `data`, computed by the host's `sha256sum` (hex).
@@ -46,19 +38,6 @@ fn first_word(bytes: &[u8]) -> String {
         .next()
         .unwrap_or_default()
         .to_string()
-}
-
-/// Deterministic pseudo-random bytes (xorshift64*), every byte value included.
-fn pseudo_random(len: usize, mut seed: u64) -> Vec<u8> {
-    let mut out = Vec::with_capacity(len + 8);
-    while out.len() < len {
-        seed ^= seed >> 12;
-        seed ^= seed << 25;
-        seed ^= seed >> 27;
-        out.extend_from_slice(&seed.wrapping_mul(0x2545_f491_4f6c_dd1d).to_le_bytes());
-    }
-    out.truncate(len);
-    out
 }
 
 /// How many processes inside the sandbox have argv[0] `name` (counted by a bash loop, so the

@@ -7,26 +7,9 @@ use std::io::Write;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use common::{sh, text, TestHome};
-use sandpit::sandbox::{ErrorCode, FileKind, Sandbox};
+use common::{pseudo_random, sandbox, sh, text, TestHome};
+use sandpit::sandbox::{ErrorCode, FileKind};
 use sha2::{Digest, Sha256};
-
-async fn sandbox(home: &TestHome, id: &str) -> Sandbox {
-    home.sandboxes.get(id, common::options()).await.unwrap()
-}
-
-/// Deterministic pseudo-random bytes (xorshift64*), every byte value included.
-fn pseudo_random(len: usize, mut seed: u64) -> Vec<u8> {
-    let mut out = Vec::with_capacity(len + 8);
-    while out.len() < len {
-        seed ^= seed >> 12;
-        seed ^= seed << 25;
-        seed ^= seed >> 27;
-        out.extend_from_slice(&seed.wrapping_mul(0x2545_f491_4f6c_dd1d).to_le_bytes());
-    }
-    out.truncate(len);
-    out
-}
 
 fn hex_sha256(data: &[u8]) -> String {
     Sha256::digest(data)

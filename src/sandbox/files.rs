@@ -195,6 +195,14 @@ impl Conn {
 }
 
 impl Sandbox {
+    async fn open_write(&self, path: &str, mode: Option<u32>) -> Result<Conn, Error> {
+        let request = ClientMessage::WriteFile {
+            path: path.to_string(),
+            mode,
+        };
+        Conn::open(self, path, request).await
+    }
+
     /// Writes `data` to the file at `path` (created or truncated), setting `mode` if given
     /// (new files are `0o644` otherwise). The parent directory must exist.
     pub async fn write_file(
@@ -203,15 +211,7 @@ impl Sandbox {
         data: impl AsRef<[u8]>,
         mode: Option<u32>,
     ) -> Result<(), Error> {
-        let mut conn = Conn::open(
-            self,
-            path,
-            ClientMessage::WriteFile {
-                path: path.to_string(),
-                mode,
-            },
-        )
-        .await?;
+        let mut conn = self.open_write(path, mode).await?;
         for chunk in data.as_ref().chunks(MAX_CHUNK_LEN) {
             if let Err(source) = conn.send(&ClientMessage::FileData(chunk)).await {
                 return Err(conn.reason(source).await);
@@ -229,15 +229,7 @@ impl Sandbox {
         mut reader: R,
         mode: Option<u32>,
     ) -> Result<u64, Error> {
-        let mut conn = Conn::open(
-            self,
-            path,
-            ClientMessage::WriteFile {
-                path: path.to_string(),
-                mode,
-            },
-        )
-        .await?;
+        let mut conn = self.open_write(path, mode).await?;
         let mut buf = vec![0u8; MAX_CHUNK_LEN];
         let mut total = 0u64;
         loop {

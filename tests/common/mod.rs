@@ -65,6 +65,24 @@ pub fn options() -> SandboxOptions {
     SandboxOptions::default()
 }
 
+/// Sandbox `id` of `home`, created with default options.
+pub async fn sandbox(home: &TestHome, id: &str) -> sandpit::sandbox::Sandbox {
+    home.sandboxes.get(id, options()).await.unwrap()
+}
+
+/// Deterministic pseudo-random bytes (xorshift64*), every byte value included.
+pub fn pseudo_random(len: usize, mut seed: u64) -> Vec<u8> {
+    let mut out = Vec::with_capacity(len + 8);
+    while out.len() < len {
+        seed ^= seed >> 12;
+        seed ^= seed << 25;
+        seed ^= seed >> 27;
+        out.extend_from_slice(&seed.wrapping_mul(0x2545_f491_4f6c_dd1d).to_le_bytes());
+    }
+    out.truncate(len);
+    out
+}
+
 /// A unique marker for this test process, to find its own files and processes.
 pub fn marker(name: &str) -> String {
     format!("sandpit-test-{name}-{}", std::process::id())
