@@ -258,6 +258,7 @@ async fn requests_before_hello_are_refused() {
         .path()
         .join("sandboxes/no-hello/workspace/must-not-exist");
     let exec = ClientMessage::Exec(ExecRequest {
+        session: None,
         command: CommandLine::Shell {
             script: "touch /workspace/must-not-exist".into(),
             args: Vec::new(),

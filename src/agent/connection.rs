@@ -10,8 +10,10 @@ use std::time::Duration;
 use tokio::net::UnixStream;
 use tracing::Instrument;
 
-use super::{exec, files, ActivityGuard, Agent};
-use crate::protocol::{self, AgentMessage, ClientMessage, ErrorCode, FrameReader, VERSION};
+use super::{exec, files, process, ActivityGuard, Agent};
+use crate::protocol::{
+    self, AgentMessage, ClientMessage, ErrorCode, FrameReader, SessionOp, VERSION,
+};
 
 /// How long a client may take to deliver its hello or its request.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
@@ -76,6 +78,28 @@ pub(super) async fn serve(agent: Rc<Agent>, stream: UnixStream) {
                     .await;
                 return;
             }
+            (
+                true,
+                ClientMessage::StartProcess {
+                    id,
+                    request,
+                    log_limit,
+                },
+            ) => match process::start(&agent, id, request, log_limit) {
+                Ok(info) => AgentMessage::Process(info),
+                Err((code, message)) => error(code, message),
+            },
+            (true, ClientMessage::Process(op)) => {
+                process::serve(&agent, op, (reader, frames), writer)
+                    .instrument(tracing::debug_span!("process_op"))
+                    .await;
+                return;
+            }
+            (true, ClientMessage::Session(op)) => session_op(&agent, op),
+            (true, ClientMessage::SetEnv(changes)) => match agent.set_env(&changes) {
+                Ok(()) => AgentMessage::Done,
+                Err(message) => error(ErrorCode::InvalidRequest, message),
+            },
             (true, _) => {
                 let reply = error(ErrorCode::BadFrame, "unexpected message outside a request");
                 let _ = protocol::write_frame(&mut writer, &reply, &mut outbuf).await;
@@ -134,6 +158,45 @@ fn into_owned(message: ClientMessage<'_>) -> ClientMessage<'static> {
         ClientMessage::FileEnd => ClientMessage::FileEnd,
         ClientMessage::ReadFile { path } => ClientMessage::ReadFile { path },
         ClientMessage::File(op) => ClientMessage::File(op),
+        ClientMessage::StartProcess {
+            id,
+            request,
+            log_limit,
+        } => ClientMessage::StartProcess {
+            id,
+            request,
+            log_limit,
+        },
+        ClientMessage::Process(op) => ClientMessage::Process(op),
+        ClientMessage::Session(op) => ClientMessage::Session(op),
+        ClientMessage::SetEnv(changes) => ClientMessage::SetEnv(changes),
+    }
+}
+
+/// Answers a session request.
+fn session_op(agent: &Agent, op: SessionOp) -> AgentMessage<'static> {
+    let not_found = |id: &str| error(ErrorCode::SessionNotFound, format!("no session {id:?}"));
+    let base_env = agent.base_env.borrow();
+    match op {
+        SessionOp::Create { id, env, cwd } => {
+            match agent.sessions.create(id, env, cwd, &base_env) {
+                Ok(info) => AgentMessage::Session(info),
+                Err((true, message)) => error(ErrorCode::AlreadyExists, message),
+                Err((false, message)) => error(ErrorCode::InvalidRequest, message),
+            }
+        }
+        SessionOp::Get { id } => match agent.sessions.info(&id, &base_env) {
+            Some(info) => AgentMessage::Session(info),
+            None => not_found(&id),
+        },
+        SessionOp::List => AgentMessage::Sessions(agent.sessions.list()),
+        SessionOp::Delete { id } => {
+            if agent.sessions.delete(&id) {
+                AgentMessage::Done
+            } else {
+                not_found(&id)
+            }
+        }
     }
 }
 

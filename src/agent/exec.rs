@@ -18,7 +18,7 @@ use nix::sys::signal::Signal;
 use nix::sys::wait::WaitStatus;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::unix::{pipe, OwnedReadHalf, OwnedWriteHalf};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
 use super::connection::error;
@@ -30,13 +30,94 @@ use crate::protocol::{
 use crate::runtime::sys;
 
 /// Default working directory of commands.
-const WORKSPACE: &str = "/workspace";
+pub(super) const WORKSPACE: &str = "/workspace";
 
 /// Initial output read buffer; grown to [`MAX_CHUNK_LEN`] for commands that print a lot.
 const SMALL_CHUNK_LEN: usize = 16 << 10;
 
 /// Kernel pipe buffer for command output: large enough that a fast writer rarely waits for us.
-const PIPE_BYTES: i32 = 1 << 20;
+pub(super) const PIPE_BYTES: i32 = 1 << 20;
+
+/// A command that has been started, with its pipes attached.
+pub(super) struct Spawned {
+    pub(super) pid: u32,
+    /// Resolves when the reaper collects the command's exit.
+    pub(super) exited: oneshot::Receiver<WaitStatus>,
+    pub(super) stdout: pipe::Receiver,
+    pub(super) stderr: pipe::Receiver,
+    pub(super) stdin: Option<pipe::Sender>,
+    pub(super) started: Instant,
+    /// The sandbox's OOM kill count before the start, to tell whether this command was one.
+    pub(super) oom_before: u64,
+}
+
+/// Spawns `cmd` (built by [`build_command`]) and attaches its pipes. The error is the message
+/// for the client.
+pub(super) fn start(agent: &Agent, mut cmd: Command) -> Result<Spawned, String> {
+    let oom_before = agent.oom_kills();
+    let started = Instant::now();
+    let mut child = agent.spawn(&mut cmd).map_err(|e| {
+        let program = cmd.get_program().to_string_lossy().into_owned();
+        if e.kind() == std::io::ErrorKind::NotFound {
+            format!("command not found: `{program}` (PATH is searched for names without '/')")
+        } else {
+            format!("failed to start `{program}`: {e}")
+        }
+    })?;
+    let pid = child.id();
+    // Registered before any await: the reaper cannot collect this exit unseen.
+    let exited = agent.reaper.register(pid);
+    let pipes = (
+        child.stdout.take().map(OwnedFd::from),
+        child.stderr.take().map(OwnedFd::from),
+        child.stdin.take().map(OwnedFd::from),
+    );
+    let attached = match pipes {
+        (Some(stdout), Some(stderr), stdin) => {
+            open_pipes(stdout, stderr, stdin).map_err(|e| format!("failed to attach output: {e}"))
+        }
+        _ => Err("failed to attach output: a pipe is missing".to_string()),
+    };
+    match attached {
+        Ok((stdout, stderr, stdin)) => Ok(Spawned {
+            pid,
+            exited,
+            stdout,
+            stderr,
+            stdin,
+            started,
+            oom_before,
+        }),
+        Err(message) => {
+            let _ = sys::kill_process_group(pid, Signal::SIGKILL);
+            Err(message)
+        }
+    }
+}
+
+/// The exit report of a command that ended with `status`.
+pub(super) fn report(
+    agent: &Agent,
+    spawned_at: Instant,
+    oom_before: u64,
+    status: Option<WaitStatus>,
+    timed_out: bool,
+) -> ExitReport {
+    let (exit_code, signal) = match status {
+        Some(WaitStatus::Exited(_, code)) => (Some(code), None),
+        Some(WaitStatus::Signaled(_, signal, _)) => (None, Some(signal as i32)),
+        _ => (None, None),
+    };
+    let oom_killed =
+        signal == Some(Signal::SIGKILL as i32) && !timed_out && agent.oom_kills() > oom_before;
+    ExitReport {
+        exit_code,
+        signal,
+        timed_out,
+        oom_killed,
+        duration_us: u64::try_from(spawned_at.elapsed().as_micros()).unwrap_or(u64::MAX),
+    }
+}
 
 pub(super) async fn run(
     agent: &Rc<Agent>,
@@ -45,57 +126,53 @@ pub(super) async fn run(
     mut writer: OwnedWriteHalf,
 ) {
     let mut outbuf = Vec::new();
-    let mut cmd = match build_command(agent, &request) {
-        Ok(cmd) => cmd,
-        Err(message) => {
-            let reply = error(ErrorCode::InvalidRequest, message);
-            let _ = protocol::write_frame(&mut writer, &reply, &mut outbuf).await;
-            return;
+    let found = request
+        .session
+        .as_ref()
+        .map(|id| (id, agent.sessions.get(id, &agent.base_env.borrow())));
+    let session = match found {
+        Some((_, Some(session))) => Some(session),
+        Some((id, None)) => {
+            let message = format!("no session {id:?}");
+            return refuse(&mut writer, ErrorCode::SessionNotFound, message).await;
+        }
+        None => None,
+    };
+    // One command at a time per session; later ones wait here, in order.
+    let turn = match &session {
+        Some(session) => Some(session.take_turn().await),
+        None => None,
+    };
+    let prepared = match &session {
+        Some(session) => session.prepare(&request),
+        None => {
+            let base_env = agent.base_env.borrow();
+            build_command(argv(&request.command), &base_env, WORKSPACE, &request)
+                .map(|cmd| (cmd, None))
         }
     };
-    let oom_before = agent.oom_kills();
-    let started = Instant::now();
-    let mut child = match agent.spawn(&mut cmd) {
-        Ok(child) => child,
-        Err(e) => {
-            let program = cmd.get_program().to_string_lossy().into_owned();
-            let message = if e.kind() == std::io::ErrorKind::NotFound {
-                format!("command not found: `{program}` (PATH is searched for names without '/')")
-            } else {
-                format!("failed to start `{program}`: {e}")
-            };
-            let reply = error(ErrorCode::SpawnFailed, message);
-            let _ = protocol::write_frame(&mut writer, &reply, &mut outbuf).await;
-            return;
-        }
+    let (cmd, state_file) = match prepared {
+        Ok(prepared) => prepared,
+        Err(message) => return refuse(&mut writer, ErrorCode::InvalidRequest, message).await,
     };
-    let pid = child.id();
-    // Registered before the first await: the reaper cannot collect this exit unseen.
-    let exited = agent.reaper.register(pid);
+    let spawned = match start(agent, cmd) {
+        Ok(spawned) => spawned,
+        Err(message) => return refuse(&mut writer, ErrorCode::SpawnFailed, message).await,
+    };
+    let Spawned {
+        pid,
+        exited,
+        mut stdout,
+        mut stderr,
+        stdin,
+        started,
+        oom_before,
+    } = spawned;
     let _running = RunningGuard::new(agent, pid);
+    if let Some(turn) = &turn {
+        turn.running(pid);
+    }
     tracing::Span::current().record("pid", pid);
-
-    let pipes = (
-        child.stdout.take().map(OwnedFd::from),
-        child.stderr.take().map(OwnedFd::from),
-        child.stdin.take().map(OwnedFd::from),
-    );
-    let (Some(stdout), Some(stderr), stdin) = pipes else {
-        let _ = sys::kill_process_group(pid, Signal::SIGKILL);
-        return;
-    };
-    let (mut stdout, mut stderr, stdin) = match open_pipes(stdout, stderr, stdin) {
-        Ok(pipes) => pipes,
-        Err(e) => {
-            let _ = sys::kill_process_group(pid, Signal::SIGKILL);
-            let reply = error(
-                ErrorCode::SpawnFailed,
-                format!("failed to attach output: {e}"),
-            );
-            let _ = protocol::write_frame(&mut writer, &reply, &mut outbuf).await;
-            return;
-        }
-    };
 
     let started_msg = AgentMessage::Started { pid };
     if protocol::write_frame(&mut writer, &started_msg, &mut outbuf)
@@ -171,28 +248,23 @@ pub(super) async fn run(
         }
     }
 
-    let (exit_code, signal) = match status {
-        Some(WaitStatus::Exited(_, code)) => (Some(code), None),
-        Some(WaitStatus::Signaled(_, signal, _)) => (None, Some(signal as i32)),
-        _ => (None, None),
-    };
-    let oom_killed =
-        signal == Some(Signal::SIGKILL as i32) && !timed_out && agent.oom_kills() > oom_before;
-    let report = ExitReport {
-        exit_code,
-        signal,
-        timed_out,
-        oom_killed,
-        duration_us: u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
-    };
+    let report = report(agent, started, oom_before, status, timed_out);
+    if let (Some(session), Some(state_file)) = (&session, &state_file) {
+        session.absorb(state_file, &request.env);
+    }
     tracing::debug!(?report, "exited");
     let _ = protocol::write_frame(&mut writer, &AgentMessage::Exited(report), &mut outbuf).await;
+}
+
+/// Answers a request with an error (the connection ends after it).
+pub(super) async fn refuse(writer: &mut OwnedWriteHalf, code: ErrorCode, message: String) {
+    let _ = protocol::write_frame(writer, &error(code, message), &mut Vec::new()).await;
 }
 
 /// Reads what is in `pipe` right now. Not `try_read`: that answers WouldBlock until the
 /// runtime has seen the pipe become readable, and a command's exit may be noticed first, which
 /// would drop the output it wrote just before exiting.
-fn read_buffered(pipe: &pipe::Receiver, buf: &mut [u8]) -> std::io::Result<usize> {
+pub(super) fn read_buffered(pipe: &pipe::Receiver, buf: &mut [u8]) -> std::io::Result<usize> {
     sys::read_now(pipe.as_fd(), buf)
 }
 
@@ -352,14 +424,26 @@ impl StdinQueue {
     }
 }
 
-fn build_command(agent: &Agent, request: &ExecRequest) -> Result<Command, String> {
-    let argv: Vec<&str> = match &request.command {
-        CommandLine::Argv(argv) => argv.iter().map(String::as_str).collect(),
+/// The argv of a command line: itself, or the shell running the script.
+pub(super) fn argv(line: &CommandLine) -> Vec<String> {
+    match line {
+        CommandLine::Argv(argv) => argv.clone(),
         CommandLine::Shell { script, args } => [shell(), "-c", script.as_str()]
             .into_iter()
-            .chain(args.iter().map(String::as_str))
+            .map(str::to_string)
+            .chain(args.iter().cloned())
             .collect(),
-    };
+    }
+}
+
+/// The command to spawn: `argv` with `base_env` overridden by the request's variables, in the
+/// request's working directory or `default_cwd`, in a process group of its own.
+pub(super) fn build_command(
+    argv: Vec<String>,
+    base_env: &[(String, String)],
+    default_cwd: &str,
+    request: &ExecRequest,
+) -> Result<Command, String> {
     let Some((program, args)) = argv.split_first() else {
         return Err("empty command".into());
     };
@@ -373,14 +457,14 @@ fn build_command(agent: &Agent, request: &ExecRequest) -> Result<Command, String
             ));
         }
     }
-    let cwd = request.cwd.as_deref().unwrap_or(WORKSPACE);
+    let cwd = request.cwd.as_deref().unwrap_or(default_cwd);
     if cwd.contains('\0') || !Path::new(cwd).is_dir() {
         return Err(format!("working directory {cwd} does not exist"));
     }
     let path_var = request
         .env
         .iter()
-        .chain(agent.base_env.iter())
+        .chain(base_env.iter())
         .find(|(k, _)| k == "PATH")
         .map(|(_, v)| v.as_str());
     // Resolved here because std only uses posix_spawn when it need not search a PATH of the
@@ -388,7 +472,7 @@ fn build_command(agent: &Agent, request: &ExecRequest) -> Result<Command, String
     let mut cmd = Command::new(resolve_program(program, path_var));
     cmd.args(args)
         .env_clear()
-        .envs(agent.base_env.iter().map(|(k, v)| (k, v)))
+        .envs(base_env.iter().map(|(k, v)| (k, v)))
         .envs(request.env.iter().map(|(k, v)| (k, v)))
         .current_dir(cwd)
         .stdin(if request.stdin {
@@ -420,7 +504,7 @@ fn resolve_program(program: &str, path_var: Option<&str>) -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(program))
 }
 
-fn shell() -> &'static str {
+pub(super) fn shell() -> &'static str {
     if Path::new("/bin/bash").exists() {
         "/bin/bash"
     } else {
@@ -430,7 +514,11 @@ fn shell() -> &'static str {
 
 type Pipes = (pipe::Receiver, pipe::Receiver, Option<pipe::Sender>);
 
-fn open_pipes(stdout: OwnedFd, stderr: OwnedFd, stdin: Option<OwnedFd>) -> std::io::Result<Pipes> {
+pub(super) fn open_pipes(
+    stdout: OwnedFd,
+    stderr: OwnedFd,
+    stdin: Option<OwnedFd>,
+) -> std::io::Result<Pipes> {
     // A smaller buffer only costs throughput; not worth failing the command for.
     let _ = sys::set_pipe_size(stdout.as_fd(), PIPE_BYTES);
     let _ = sys::set_pipe_size(stderr.as_fd(), PIPE_BYTES);

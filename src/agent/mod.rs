@@ -12,7 +12,9 @@
 mod connection;
 mod exec;
 mod files;
+mod process;
 mod reaper;
+mod session;
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashSet;
@@ -75,10 +77,14 @@ pub fn run(config: AgentConfig) -> Result<(), AgentError> {
 
 /// State shared by the agent's tasks (all on one thread).
 struct Agent {
-    base_env: Vec<(String, String)>,
+    /// Environment every command starts with; changed by `SetEnv`.
+    base_env: RefCell<Vec<(String, String)>>,
+    processes: process::Processes,
+    sessions: session::Sessions,
     oom_events: Option<RefCell<File>>,
     reaper: reaper::Reaper,
-    /// Process groups of the commands currently running, for signal forwarding.
+    /// Process groups of the commands and background processes currently running, for signal
+    /// forwarding; the sandbox is busy (never idle) while this is not empty.
     running: RefCell<HashSet<u32>>,
     /// This process's `/proc/self/oom_score_adj`, see [`Agent::spawn`].
     oom_score_adj: Option<RefCell<File>>,
@@ -122,6 +128,25 @@ impl Agent {
         child
     }
 
+    /// Changes the environment of later commands, processes and sessions (`None` unsets).
+    fn set_env(&self, changes: &[(String, Option<String>)]) -> Result<(), String> {
+        for (key, value) in changes {
+            let bad_value = value.as_deref().is_some_and(|v| v.contains('\0'));
+            if key.is_empty() || key.contains(['=', '\0']) || bad_value {
+                return Err(format!("invalid environment variable {key:?}"));
+            }
+        }
+        let mut env = self.base_env.borrow_mut();
+        for (key, value) in changes {
+            env.retain(|(k, _)| k != key);
+            if let Some(value) = value {
+                env.push((key.clone(), value.clone()));
+            }
+        }
+        self.sessions.set_env(changes);
+        Ok(())
+    }
+
     fn forward_signal(&self, signal: Signal) {
         for &pgid in self.running.borrow().iter() {
             // A group that has just exited is not an error worth reporting.
@@ -162,7 +187,9 @@ async fn serve(config: AgentConfig) -> Result<(), AgentError> {
     let listener =
         tokio::net::UnixListener::from_std(config.listener).map_err(AgentError::Listener)?;
     let agent = Rc::new(Agent {
-        base_env: config.base_env,
+        base_env: RefCell::new(config.base_env),
+        processes: process::Processes::default(),
+        sessions: session::Sessions::default(),
         oom_events: config.oom_events.map(RefCell::new),
         own_oom_score_adj: std::fs::read_to_string("/proc/self/oom_score_adj")
             .map(|v| v.trim().to_string())

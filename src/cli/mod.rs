@@ -326,7 +326,7 @@ fn report(e: &Error, code: ExitCode) -> ExitCode {
         sandbox::ErrorCode::InvalidId => {
             eprintln!("hint: use lowercase letters, digits and '-', e.g. `my-job-1`")
         }
-        sandbox::ErrorCode::AgentUnreachable => {
+        sandbox::ErrorCode::SandboxUnavailable if e.is_retryable() => {
             eprintln!(
                 "hint: the sandbox may be restarting; try again, or `sandpit sandbox destroy` it"
             )

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 /// Protocol version; bumped on any incompatible change to the messages below.
-pub const VERSION: u32 = 1;
+pub const VERSION: u32 = 2;
 
 /// Largest frame either side accepts (payload bytes, excluding the length prefix).
 pub const MAX_FRAME_LEN: usize = 4 << 20;
@@ -68,6 +68,202 @@ pub enum ClientMessage<'a> {
     },
     /// A metadata operation; the agent replies as [`FileOp`] says.
     File(FileOp),
+    /// Start a background process; replies `Process` once it runs (or `Error`).
+    StartProcess {
+        /// Its id (unique among the sandbox's processes); the agent picks one when absent.
+        id: Option<String>,
+        /// What to run (`stdin` must be false: background processes read `/dev/null`).
+        request: ExecRequest,
+        /// Most bytes of output kept (oldest dropped first).
+        log_limit: u64,
+    },
+    /// A process-table operation; the agent replies as [`ProcessOp`] says.
+    Process(ProcessOp),
+    /// A session operation; the agent replies as [`SessionOp`] says.
+    Session(SessionOp),
+    /// Change the environment of later commands of the sandbox and of every session (`None`
+    /// unsets); replies `Done`.
+    SetEnv(Vec<(String, Option<String>)>),
+}
+
+/// Operations on background processes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ProcessOp {
+    /// Replies `Processes` with every process the agent keeps, oldest first.
+    List,
+    /// Replies `Process`.
+    Get {
+        /// The process id.
+        id: String,
+    },
+    /// Sends `signal` to the process, its process group and its descendants; with a grace
+    /// period, SIGKILL follows if it is still running by then. Replies `Process`.
+    Kill {
+        /// The process id.
+        id: String,
+        /// Signal number.
+        signal: i32,
+        /// Milliseconds to wait before SIGKILL.
+        grace_ms: Option<u64>,
+    },
+    /// `Kill` for every running process; replies `Processes` with those signalled.
+    KillAll {
+        /// Signal number.
+        signal: i32,
+        /// Milliseconds to wait before SIGKILL.
+        grace_ms: Option<u64>,
+    },
+    /// The process's log from byte `from` (clamped to what is kept): `LogDropped` when bytes
+    /// before the first kept one were asked for, `Log`… chunks, then `LogEnd`; with `follow`,
+    /// new output is sent as it comes and `LogEnd` only once the process has ended.
+    Logs {
+        /// The process id.
+        id: String,
+        /// Cursor (byte offset into everything the process printed) to start at.
+        from: u64,
+        /// Keep streaming until the process ends.
+        follow: bool,
+    },
+    /// Waits until something accepts connections on `port` of the sandbox's loopback (and, for
+    /// `Http`, answers with a status in range); replies `Done`, or `Error` with `Timeout` or
+    /// `ProcessExited`.
+    WaitForPort {
+        /// The process expected to listen (the wait fails if it ends).
+        id: String,
+        /// TCP port on 127.0.0.1 / ::1.
+        port: u16,
+        /// How to check.
+        check: PortCheck,
+        /// Give up after this many milliseconds.
+        timeout_ms: u64,
+    },
+}
+
+/// How [`ProcessOp::WaitForPort`] decides a port is ready.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PortCheck {
+    /// A TCP connection is accepted.
+    Tcp,
+    /// An HTTP `GET path` is answered with a status in `min..=max`.
+    Http {
+        /// Request path, e.g. `/health`.
+        path: String,
+        /// Lowest accepted status.
+        min: u16,
+        /// Highest accepted status.
+        max: u16,
+    },
+}
+
+impl PortCheck {
+    /// An HTTP `GET path` answered with a status from 200 to 399.
+    pub fn http(path: impl Into<String>) -> Self {
+        PortCheck::Http {
+            path: path.into(),
+            min: 200,
+            max: 399,
+        }
+    }
+}
+
+/// Operations on sessions.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SessionOp {
+    /// Replies `Session`; `AlreadyExists` if the id is taken.
+    Create {
+        /// Its id; the agent picks one when absent.
+        id: Option<String>,
+        /// Variables added to the sandbox's environment for this session.
+        env: Vec<(String, String)>,
+        /// Initial working directory (default `/workspace`).
+        cwd: Option<String>,
+    },
+    /// Replies `Session`.
+    Get {
+        /// The session id.
+        id: String,
+    },
+    /// Replies `Sessions`.
+    List,
+    /// Kills the session's running command and forgets the session; replies `Done`.
+    Delete {
+        /// The session id.
+        id: String,
+    },
+}
+
+/// The state of a background process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ProcessStatus {
+    /// Registered and being spawned. The agent spawns synchronously, so a listing only sees this
+    /// if it races the spawn.
+    Starting,
+    /// Running.
+    Running,
+    /// Exited with code 0.
+    Completed,
+    /// Exited with a non-zero code.
+    Failed,
+    /// Ended by a signal (a kill, the timeout, the OOM killer).
+    Killed,
+    /// Could not be started; see the process's `error`.
+    Error,
+}
+
+impl ProcessStatus {
+    /// Whether the process has ended (or never started).
+    pub fn is_finished(self) -> bool {
+        !matches!(self, ProcessStatus::Starting | ProcessStatus::Running)
+    }
+
+    /// The lowercase name, e.g. `running`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProcessStatus::Starting => "starting",
+            ProcessStatus::Running => "running",
+            ProcessStatus::Completed => "completed",
+            ProcessStatus::Failed => "failed",
+            ProcessStatus::Killed => "killed",
+            ProcessStatus::Error => "error",
+        }
+    }
+}
+
+/// What the agent knows about one background process.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProcessInfo {
+    /// Its id.
+    pub id: String,
+    /// Its pid inside the sandbox (also its process group id); 0 if it never started.
+    pub pid: u32,
+    /// The command, for display.
+    pub command: String,
+    /// Its state.
+    pub status: ProcessStatus,
+    /// When it started: milliseconds since the epoch.
+    pub started_at_ms: i64,
+    /// How it ended, once it has.
+    pub exit: Option<ExitReport>,
+    /// Bytes it has printed in all (the next chunk's cursor).
+    pub output_bytes: u64,
+    /// Bytes of that still kept.
+    pub kept_bytes: u64,
+    /// Why it could not be started (status `Error`).
+    pub error: Option<String>,
+}
+
+/// What the agent knows about one session.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionInfo {
+    /// Its id.
+    pub id: String,
+    /// The working directory its next command starts in.
+    pub cwd: String,
+    /// Whether a command runs in it now.
+    pub busy: bool,
+    /// Commands waiting for their turn.
+    pub queued: u32,
 }
 
 /// File operations that carry no file contents.
@@ -170,6 +366,9 @@ pub struct ExecRequest {
     pub stdin: bool,
     /// Kill the command's process group after this many milliseconds.
     pub timeout_ms: Option<u64>,
+    /// Run in this session: its working directory and environment, one command at a time; a
+    /// shell command's `cd` and `export` carry over to the session's next command.
+    pub session: Option<String>,
 }
 
 /// Which output stream a chunk came from.
@@ -230,6 +429,38 @@ pub enum AgentMessage<'a> {
     Exists(bool),
     /// A file request completed; always its last message.
     Done,
+    /// Reply naming one background process.
+    Process(ProcessInfo),
+    /// Reply listing background processes.
+    Processes(Vec<ProcessInfo>),
+    /// A chunk of a process's log.
+    Log {
+        /// Cursor of the chunk's first byte.
+        cursor: u64,
+        /// Which stream.
+        stream: OutputStream,
+        /// The bytes.
+        #[serde(borrow, with = "serde_bytes")]
+        data: &'a [u8],
+    },
+    /// The bytes from `from` to `to` were dropped to keep the log within its bound.
+    LogDropped {
+        /// First cursor dropped.
+        from: u64,
+        /// First cursor kept.
+        to: u64,
+    },
+    /// The end of a log reply.
+    LogEnd {
+        /// Where to resume.
+        next: u64,
+        /// The process as it is now (ended, when following).
+        process: ProcessInfo,
+    },
+    /// Reply naming one session.
+    Session(SessionInfo),
+    /// Reply listing sessions.
+    Sessions(Vec<SessionInfo>),
 }
 
 /// How a command ended.
@@ -284,6 +515,14 @@ pub enum ErrorCode {
     PermissionDenied,
     /// Any other file system failure (no space, not empty, read-only…).
     Io,
+    /// No process has that id.
+    ProcessNotFound,
+    /// No session has that id.
+    SessionNotFound,
+    /// A wait gave up.
+    Timeout,
+    /// The process a wait depended on has ended.
+    ProcessExited,
 }
 
 /// A framing or decoding failure.

@@ -77,6 +77,9 @@ pub struct SandboxSpec {
     pub sleep_after: Option<Duration>,
     /// Environment variables every command starts with (on top of `PATH`, `HOME`, `HOSTNAME`).
     pub env: Vec<(String, String)>,
+    /// Variables removed since creation (also defaults such as `HOSTNAME`).
+    #[serde(default)]
+    pub unset_env: Vec<String>,
 }
 
 impl Default for SandboxSpec {
@@ -87,6 +90,7 @@ impl Default for SandboxSpec {
             mounts: Vec::new(),
             sleep_after: Some(Duration::from_secs(600)),
             env: Vec::new(),
+            unset_env: Vec::new(),
         }
     }
 }
@@ -280,24 +284,69 @@ impl Runtime {
     ) -> Result<SandboxRecord, RuntimeError> {
         let lock = self.lock(id)?;
         let dir = self.dir(id);
-        let existing = record::read(&dir)?;
-        if let Some(record) = &existing {
-            if record_is_running(record) && probe_socket(&self.socket_path(id)) {
-                return Ok(record.clone());
-            }
-        }
-        match existing {
-            Some(record) => {
-                let _span = tracing::info_span!("wake", sandbox = %id).entered();
-                self.clear_leftovers(id, &record)?;
-                self.start(id, &record.spec, record.created_at)
-            }
+        match record::read(&dir)? {
+            Some(record) => self.run_recorded(id, record),
             None => self.start(id, spec, chrono::Utc::now()).inspect_err(|_| {
                 // Nothing of a sandbox that never ran is worth keeping.
                 let _ = fs::remove_dir_all(&dir);
                 lock.remove_file();
             }),
         }
+    }
+
+    /// Makes sure sandbox `id` is running if it exists (waking it if it sleeps); `None` when
+    /// there is no such sandbox (nothing is created).
+    pub fn wake(&self, id: &SandboxId) -> Result<Option<SandboxRecord>, RuntimeError> {
+        let lock = self.lock(id)?;
+        match record::read(&self.dir(id))? {
+            Some(record) => self.run_recorded(id, record).map(Some),
+            None => {
+                lock.remove_file();
+                Ok(None)
+            }
+        }
+    }
+
+    /// Applies environment changes (`None` unsets) to the recorded spec of sandbox `id`, so
+    /// that its agent starts with them when it next wakes; `false` when there is no such
+    /// sandbox.
+    pub fn update_env(
+        &self,
+        id: &SandboxId,
+        changes: &[(String, Option<String>)],
+    ) -> Result<bool, RuntimeError> {
+        let lock = self.lock(id)?;
+        let dir = self.dir(id);
+        let Some(mut record) = record::read(&dir)? else {
+            lock.remove_file();
+            return Ok(false);
+        };
+        let spec = &mut record.spec;
+        for (key, value) in changes {
+            spec.env.retain(|(k, _)| k != key);
+            spec.unset_env.retain(|k| k != key);
+            match value {
+                Some(value) => spec.env.push((key.clone(), value.clone())),
+                None => spec.unset_env.push(key.clone()),
+            }
+        }
+        record::write(&dir, &record)?;
+        Ok(true)
+    }
+
+    /// Returns the record of a sandbox whose record exists, waking its agent if needed.
+    /// Called with the sandbox's lock held.
+    fn run_recorded(
+        &self,
+        id: &SandboxId,
+        record: SandboxRecord,
+    ) -> Result<SandboxRecord, RuntimeError> {
+        if record_is_running(&record) && probe_socket(&self.socket_path(id)) {
+            return Ok(record);
+        }
+        let _span = tracing::info_span!("wake", sandbox = %id).entered();
+        self.clear_leftovers(id, &record)?;
+        self.start(id, &record.spec, record.created_at)
     }
 
     /// Stops whatever is left of a sandbox's previous agent, keeping its workspace.
@@ -368,6 +417,7 @@ impl Runtime {
             ("HOSTNAME".to_string(), id.to_string()),
             ("LANG".to_string(), "C.UTF-8".to_string()),
         ];
+        env.retain(|(k, _)| !spec.env.iter().any(|(s, _)| s == k) && !spec.unset_env.contains(k));
         env.extend(spec.env.iter().cloned());
         let init_spec = init::InitSpec {
             rootfs,

@@ -203,6 +203,12 @@ pub fn kill_process_group(pgid: u32, signal: Signal) -> Result<(), Errno> {
     nix::sys::signal::killpg(Pid::from_raw(pgid), signal)
 }
 
+/// Sends `signal` to process `pid`.
+pub fn signal_process(pid: u32, signal: Signal) -> Result<(), Errno> {
+    let pid = i32::try_from(pid).map_err(|_| Errno::EINVAL)?;
+    nix::sys::signal::kill(Pid::from_raw(pid), signal)
+}
+
 /// Reaps one exited child without blocking; `None` when no child has exited.
 pub fn reap_any() -> Option<(u32, WaitStatus)> {
     loop {

@@ -10,10 +10,11 @@ pub enum ErrorCode {
     InvalidId,
     /// sandpit is not running as root.
     PermissionDenied,
-    /// The sandbox could not be created, woken or destroyed.
+    /// No sandbox has that id.
+    SandboxNotFound,
+    /// The sandbox could not be created, woken, reached or destroyed; see
+    /// [`Error::is_retryable`].
     SandboxUnavailable,
-    /// The agent could not be reached; retrying may succeed.
-    AgentUnreachable,
     /// The agent and the SDK disagree on the wire (version, framing).
     Protocol,
     /// The command could not be started.
@@ -30,6 +31,14 @@ pub enum ErrorCode {
     AlreadyExists,
     /// Any other file system failure inside the sandbox (no space, directory not empty…).
     FileError,
+    /// No background process has that id.
+    ProcessNotFound,
+    /// No session has that id.
+    SessionNotFound,
+    /// A wait (for a log line, a port, an exit) gave up.
+    CommandTimeout,
+    /// The process a wait depended on ended first.
+    ProcessExited,
 }
 
 impl ErrorCode {
@@ -38,8 +47,8 @@ impl ErrorCode {
         match self {
             ErrorCode::InvalidId => "INVALID_ID",
             ErrorCode::PermissionDenied => "PERMISSION_DENIED",
+            ErrorCode::SandboxNotFound => "SANDBOX_NOT_FOUND",
             ErrorCode::SandboxUnavailable => "SANDBOX_UNAVAILABLE",
-            ErrorCode::AgentUnreachable => "AGENT_UNREACHABLE",
             ErrorCode::Protocol => "PROTOCOL",
             ErrorCode::CommandStartFailed => "COMMAND_START_FAILED",
             ErrorCode::InvalidRequest => "INVALID_REQUEST",
@@ -48,6 +57,10 @@ impl ErrorCode {
             ErrorCode::IsADirectory => "IS_A_DIRECTORY",
             ErrorCode::AlreadyExists => "ALREADY_EXISTS",
             ErrorCode::FileError => "FILE_ERROR",
+            ErrorCode::ProcessNotFound => "PROCESS_NOT_FOUND",
+            ErrorCode::SessionNotFound => "SESSION_NOT_FOUND",
+            ErrorCode::CommandTimeout => "COMMAND_TIMEOUT",
+            ErrorCode::ProcessExited => "PROCESS_EXITED",
         }
     }
 }
@@ -66,6 +79,12 @@ pub enum Error {
         /// The cause (boxed: runtime errors carry paths and are large).
         #[source]
         source: Box<RuntimeError>,
+    },
+    /// No sandbox has this id (from operations that do not create one).
+    #[error("sandbox {id} does not exist")]
+    NotFound {
+        /// The sandbox.
+        id: String,
     },
     /// The agent's socket could not be reached.
     #[error("failed to reach the agent of sandbox {id}")]
@@ -115,6 +134,30 @@ pub enum Error {
         /// The agent's explanation, naming the path it failed on.
         message: String,
     },
+    /// An operation on a background process failed.
+    #[error("sandbox {id}: {message}")]
+    Process {
+        /// The sandbox.
+        id: String,
+        /// The process id.
+        process: String,
+        /// The agent's error kind.
+        code: protocol::ErrorCode,
+        /// What happened.
+        message: String,
+    },
+    /// An operation on a session failed.
+    #[error("sandbox {id}: {message}")]
+    Session {
+        /// The sandbox.
+        id: String,
+        /// The session id.
+        session: String,
+        /// The agent's error kind.
+        code: protocol::ErrorCode,
+        /// What happened.
+        message: String,
+    },
     /// The local source of a streamed write failed.
     #[error("sandbox {id}: failed to read the data for {path}")]
     Source {
@@ -151,26 +194,53 @@ impl Error {
     pub fn code(&self) -> ErrorCode {
         match self {
             Error::InvalidId(_) => ErrorCode::InvalidId,
+            Error::NotFound { .. } => ErrorCode::SandboxNotFound,
             Error::Runtime { source, .. } if matches!(**source, RuntimeError::NotRoot) => {
                 ErrorCode::PermissionDenied
             }
-            Error::Runtime { .. } | Error::Task { .. } => ErrorCode::SandboxUnavailable,
-            Error::Unreachable { .. } => ErrorCode::AgentUnreachable,
+            Error::Runtime { .. } | Error::Task { .. } | Error::Unreachable { .. } => {
+                ErrorCode::SandboxUnavailable
+            }
             Error::Source { .. } => ErrorCode::FileError,
             Error::Protocol { .. } | Error::UnexpectedReply { .. } => ErrorCode::Protocol,
-            Error::Agent { code, .. } | Error::File { code, .. } => match code {
-                protocol::ErrorCode::SpawnFailed => ErrorCode::CommandStartFailed,
-                protocol::ErrorCode::InvalidRequest => ErrorCode::InvalidRequest,
-                protocol::ErrorCode::VersionMismatch | protocol::ErrorCode::BadFrame => {
-                    ErrorCode::Protocol
-                }
-                protocol::ErrorCode::NotFound => ErrorCode::FileNotFound,
-                protocol::ErrorCode::NotADirectory => ErrorCode::NotADirectory,
-                protocol::ErrorCode::IsADirectory => ErrorCode::IsADirectory,
-                protocol::ErrorCode::AlreadyExists => ErrorCode::AlreadyExists,
-                protocol::ErrorCode::PermissionDenied => ErrorCode::PermissionDenied,
-                protocol::ErrorCode::Io => ErrorCode::FileError,
-            },
+            Error::Agent { code, .. }
+            | Error::File { code, .. }
+            | Error::Process { code, .. }
+            | Error::Session { code, .. } => agent_code(*code),
+        }
+    }
+
+    /// The sandbox the failed operation was on (`*` for operations on all of them).
+    pub fn sandbox_id(&self) -> Option<&str> {
+        match self {
+            Error::InvalidId(_) => None,
+            Error::NotFound { id }
+            | Error::Runtime { id, .. }
+            | Error::Unreachable { id, .. }
+            | Error::Protocol { id, .. }
+            | Error::UnexpectedReply { id, .. }
+            | Error::Agent { id, .. }
+            | Error::File { id, .. }
+            | Error::Process { id, .. }
+            | Error::Session { id, .. }
+            | Error::Source { id, .. }
+            | Error::Task { id, .. } => Some(id),
+        }
+    }
+
+    /// The background process a failed operation was about.
+    pub fn process_id(&self) -> Option<&str> {
+        match self {
+            Error::Process { process, .. } => Some(process),
+            _ => None,
+        }
+    }
+
+    /// The session a failed operation was about.
+    pub fn session_id(&self) -> Option<&str> {
+        match self {
+            Error::Session { session, .. } => Some(session),
+            _ => None,
         }
     }
 
@@ -182,8 +252,29 @@ impl Error {
         }
     }
 
-    /// Whether trying again may succeed (the agent was restarting or went to sleep).
+    /// Whether trying again may succeed: the agent could not be reached (it was going to sleep
+    /// or restarting).
     pub fn is_retryable(&self) -> bool {
-        matches!(self.code(), ErrorCode::AgentUnreachable)
+        matches!(self, Error::Unreachable { .. })
+    }
+}
+
+/// The SDK code of an agent's error kind.
+fn agent_code(code: protocol::ErrorCode) -> ErrorCode {
+    use protocol::ErrorCode as Agent;
+    match code {
+        Agent::SpawnFailed => ErrorCode::CommandStartFailed,
+        Agent::InvalidRequest => ErrorCode::InvalidRequest,
+        Agent::VersionMismatch | Agent::BadFrame => ErrorCode::Protocol,
+        Agent::NotFound => ErrorCode::FileNotFound,
+        Agent::NotADirectory => ErrorCode::NotADirectory,
+        Agent::IsADirectory => ErrorCode::IsADirectory,
+        Agent::AlreadyExists => ErrorCode::AlreadyExists,
+        Agent::PermissionDenied => ErrorCode::PermissionDenied,
+        Agent::Io => ErrorCode::FileError,
+        Agent::ProcessNotFound => ErrorCode::ProcessNotFound,
+        Agent::SessionNotFound => ErrorCode::SessionNotFound,
+        Agent::Timeout => ErrorCode::CommandTimeout,
+        Agent::ProcessExited => ErrorCode::ProcessExited,
     }
 }

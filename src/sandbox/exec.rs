@@ -27,6 +27,8 @@ pub struct Command {
     stdin: bool,
     timeout: Option<Duration>,
     pub(super) output_limit: usize,
+    /// Set by [`super::Session`].
+    pub(super) session: Option<String>,
 }
 
 impl Command {
@@ -62,6 +64,7 @@ impl Command {
             stdin: false,
             timeout: None,
             output_limit: DEFAULT_OUTPUT_LIMIT,
+            session: None,
         }
     }
 
@@ -114,7 +117,7 @@ impl Command {
         self
     }
 
-    fn request(&self) -> ExecRequest {
+    pub(super) fn request(&self) -> ExecRequest {
         ExecRequest {
             command: self.line.clone(),
             env: self.env.clone(),
@@ -123,6 +126,7 @@ impl Command {
             timeout_ms: self
                 .timeout
                 .map(|t| u64::try_from(t.as_millis()).unwrap_or(u64::MAX)),
+            session: self.session.clone(),
         }
     }
 }

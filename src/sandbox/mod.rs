@@ -14,9 +14,12 @@
 //! # Ok(()) }
 //! ```
 
+mod conversation;
 mod error;
 mod exec;
 mod files;
+mod process;
+mod session;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -27,6 +30,11 @@ use tokio::net::UnixStream;
 pub use error::{Error, ErrorCode};
 pub use exec::{Command, ExecEvent, ExecInput, ExecOutput, ExecStream, DEFAULT_OUTPUT_LIMIT};
 pub use files::{FileInfo, FileKind, FileReadStream};
+pub use process::{
+    LogEvent, LogMatch, LogPattern, LogStream, PortCheck, Process, ProcessInfo, ProcessLogs,
+    ProcessOptions, ProcessStatus, DEFAULT_LOG_LIMIT,
+};
+pub use session::{Session, SessionInfo, SessionOptions, DEFAULT_SESSION};
 
 use crate::protocol::{self, AgentMessage, ClientMessage, FrameReader, VERSION};
 pub use crate::protocol::{ExitReport, OutputStream};
@@ -100,6 +108,7 @@ impl SandboxOptions {
             mounts: self.mounts.clone(),
             sleep_after: (!self.keep_alive).then_some(self.sleep_after),
             env: self.env.clone(),
+            unset_env: Vec::new(),
         }
     }
 }
@@ -139,7 +148,22 @@ impl Sandboxes {
             inner: Arc::new(Inner {
                 id,
                 runtime: Arc::clone(&self.runtime),
-                spec: options.to_spec(),
+                spec: Some(options.to_spec()),
+            }),
+        };
+        sandbox.inner.ensure().await?;
+        Ok(sandbox)
+    }
+
+    /// Returns sandbox `id` if it exists, waking it if it sleeps; `SANDBOX_NOT_FOUND`
+    /// otherwise (nothing is created, also not later by this handle).
+    pub async fn connect(&self, id: &str) -> Result<Sandbox, Error> {
+        let id = SandboxId::new(id)?;
+        let sandbox = Sandbox {
+            inner: Arc::new(Inner {
+                id,
+                runtime: Arc::clone(&self.runtime),
+                spec: None,
             }),
         };
         sandbox.inner.ensure().await?;
@@ -198,7 +222,8 @@ pub struct Sandbox {
 struct Inner {
     id: SandboxId,
     runtime: Arc<Runtime>,
-    spec: SandboxSpec,
+    /// What to create the sandbox with if it is missing; `None`: never create it.
+    spec: Option<SandboxSpec>,
 }
 
 impl Inner {
@@ -206,10 +231,18 @@ impl Inner {
         let runtime = Arc::clone(&self.runtime);
         let id = self.id.clone();
         let spec = self.spec.clone();
-        blocking(self.id.as_str(), move || {
-            runtime.ensure(&id, &spec).map(drop)
+        let found = blocking(self.id.as_str(), move || match spec {
+            Some(spec) => runtime.ensure(&id, &spec).map(|_| true),
+            None => runtime.wake(&id).map(|record| record.is_some()),
         })
-        .await
+        .await?;
+        if found {
+            Ok(())
+        } else {
+            Err(Error::NotFound {
+                id: self.id.to_string(),
+            })
+        }
     }
 
     /// Opens a conversation: connects (waking the sandbox if its agent is gone), greets, sends

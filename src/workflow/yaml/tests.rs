@@ -70,12 +70,14 @@ fn lines(span: Span) -> ((u32, u32), (u32, u32)) {
     )
 }
 
-/// Runs `f`, failing if it takes a second or more.
+/// Runs `f`, failing if it takes 20 seconds or more. Not a speed check (benches do those): the
+/// inputs below would take minutes and gigabytes without their bounds, so this tells "bounded"
+/// from "unbounded" even on a loaded machine with a debug build.
 fn quickly<T>(what: &str, f: impl FnOnce() -> T) -> T {
     let started = Instant::now();
     let result = f();
     let elapsed = started.elapsed();
-    assert!(elapsed < Duration::from_secs(1), "{what} took {elapsed:?}");
+    assert!(elapsed < Duration::from_secs(20), "{what} took {elapsed:?}");
     result
 }
 
