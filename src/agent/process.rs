@@ -219,7 +219,7 @@ pub(super) fn start(
     }
     let id = match id {
         Some(id) => {
-            check_id(&id).map_err(invalid)?;
+            check_id("process", &id).map_err(invalid)?;
             if agent.processes.find(&id).is_some_and(|p| p.running()) {
                 return Err((
                     ErrorCode::AlreadyExists,

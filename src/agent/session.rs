@@ -235,8 +235,8 @@ fn read_state(path: &PathBuf) -> Option<State> {
     Some(State { cwd, env })
 }
 
-/// Why a session id was refused.
-pub(super) fn check_id(id: &str) -> Result<(), String> {
+/// Why a process or session id (`kind`) was refused.
+pub(super) fn check_id(kind: &str, id: &str) -> Result<(), String> {
     let valid = !id.is_empty()
         && id.len() <= 64
         && id
@@ -247,7 +247,7 @@ pub(super) fn check_id(id: &str) -> Result<(), String> {
         Ok(())
     } else {
         Err(format!(
-            "invalid id {id:?}: use 1-64 characters of A-Z, a-z, 0-9, '-', '_' and '.', not starting with '.'"
+            "invalid {kind} id {id:?}: use 1-64 characters of A-Z, a-z, 0-9, '-', '_' and '.', not starting with '.'"
         ))
     }
 }
@@ -289,7 +289,7 @@ impl Sessions {
     ) -> Result<SessionInfo, (bool, String)> {
         let id = match id {
             Some(id) => {
-                check_id(&id).map_err(|m| (false, m))?;
+                check_id("session", &id).map_err(|m| (false, m))?;
                 id
             }
             None => loop {

@@ -2,6 +2,7 @@
 //! programs). Logic a library user would need lives in the SDK, not here.
 
 mod parse;
+mod process;
 mod run;
 mod workflow;
 
@@ -60,6 +61,12 @@ enum SandboxCmd {
     Exec {
         /// Sandbox id.
         id: String,
+        /// Run in this session (created if missing), through its shell, so `cd` and `export`
+        /// carry over to the session's next command, also from another `sandpit`. One word is
+        /// the script; several are quoted and run as that command. Sessions last while the
+        /// sandbox is awake.
+        #[arg(long, value_name = "NAME")]
+        session: Option<String>,
         /// Working directory inside (default /workspace).
         #[arg(long)]
         cwd: Option<String>,
@@ -78,6 +85,19 @@ enum SandboxCmd {
         #[arg(last = true, required = true)]
         command: Vec<String>,
     },
+    /// Start a command in the background (creating the sandbox if missing) and print its
+    /// process id.
+    Start(process::StartArgs),
+    /// List the sandbox's background processes (running ones and recently finished ones).
+    Ps(process::PsArgs),
+    /// Send a signal to a background process (or to all with --all).
+    Kill(process::KillArgs),
+    /// Print a background process's kept output (stdout to stdout, stderr to stderr).
+    Logs(process::LogsArgs),
+    /// List the sandbox's sessions.
+    Sessions(process::SessionsArgs),
+    /// Delete a session, killing the command running in it.
+    SessionRm(process::SessionRmArgs),
     /// Write a file inside a sandbox from a host file or stdin (`-`, the default).
     Write {
         /// Sandbox id.
@@ -257,6 +277,7 @@ async fn sandbox_main(cmd: SandboxCmd) -> ExitCode {
             .map(|_| ExitCode::SUCCESS),
         SandboxCmd::Exec {
             id,
+            session,
             cwd,
             env,
             timeout,
@@ -264,7 +285,10 @@ async fn sandbox_main(cmd: SandboxCmd) -> ExitCode {
             options,
             command,
         } => {
-            let mut cmd = Command::argv(command);
+            let mut cmd = match &session {
+                Some(_) => Command::shell(process::session_script(&command)),
+                None => Command::argv(command),
+            };
             for (k, v) in env {
                 cmd = cmd.env(k, v);
             }
@@ -277,8 +301,23 @@ async fn sandbox_main(cmd: SandboxCmd) -> ExitCode {
             if interactive {
                 cmd = cmd.stdin_piped();
             }
-            exec(&sandboxes, &id, options.options(), cmd, interactive).await
+            let session = session.as_deref();
+            exec(
+                &sandboxes,
+                &id,
+                options.options(),
+                cmd,
+                interactive,
+                session,
+            )
+            .await
         }
+        SandboxCmd::Start(args) => process::start(&sandboxes, args).await,
+        SandboxCmd::Ps(args) => process::ps(&sandboxes, args).await,
+        SandboxCmd::Kill(args) => process::kill(&sandboxes, args).await,
+        SandboxCmd::Logs(args) => process::logs(&sandboxes, args).await,
+        SandboxCmd::Sessions(args) => process::sessions(&sandboxes, args).await,
+        SandboxCmd::SessionRm(args) => process::session_rm(&sandboxes, args).await,
         SandboxCmd::Write {
             id,
             path,
@@ -297,14 +336,14 @@ async fn sandbox_main(cmd: SandboxCmd) -> ExitCode {
             id,
             path,
             recursive,
-        } => match file_sandbox(&sandboxes, &id).await {
+        } => match sandboxes.connect(&id).await {
             Ok(sb) => sb
                 .delete_file(&path, recursive)
                 .await
                 .map(|()| ExitCode::SUCCESS),
             Err(e) => Err(e),
         },
-        SandboxCmd::Mv { id, from, to } => match file_sandbox(&sandboxes, &id).await {
+        SandboxCmd::Mv { id, from, to } => match sandboxes.connect(&id).await {
             Ok(sb) => sb.move_file(&from, &to).await.map(|()| ExitCode::SUCCESS),
             Err(e) => Err(e),
         },
@@ -345,6 +384,7 @@ async fn exec(
     options: SandboxOptions,
     cmd: Command,
     interactive: bool,
+    session: Option<&str>,
 ) -> Result<ExitCode, Error> {
     // Installed before anything runs, so no Ctrl-C can slip between two waits.
     let mut interrupt = signal(SignalKind::interrupt()).map_err(|e| Error::Unreachable {
@@ -356,7 +396,15 @@ async fn exec(
         source: e,
     })?;
     let sandbox = sandboxes.get(id, options).await?;
-    let mut stream = sandbox.exec_stream(cmd).await?;
+    let mut stream = match session {
+        Some(name) => {
+            process::session(&sandbox, name)
+                .await?
+                .exec_stream(cmd)
+                .await?
+        }
+        None => sandbox.exec_stream(cmd).await?,
+    };
     if interactive {
         if let Some(input) = stream.input() {
             forward_stdin(input);
@@ -439,8 +487,8 @@ fn parse_mode(s: &str) -> Result<u32, String> {
         .ok_or_else(|| format!("invalid mode {s:?}: expected octal permission bits like 644"))
 }
 
-/// The sandbox a file verb works on (created with default options if missing, as `exec`
-/// does).
+/// The sandbox `write` and `mkdir` work on (created with default options if missing, as
+/// `exec` does; the verbs that only read or remove use `connect`).
 async fn file_sandbox(sandboxes: &Sandboxes, id: &str) -> Result<sandbox::Sandbox, Error> {
     sandboxes.get(id, SandboxOptions::default()).await
 }
@@ -544,7 +592,8 @@ impl tokio::io::AsyncRead for ThreadReader {
 }
 
 async fn read_file(sandboxes: &Sandboxes, id: &str, path: &str) -> Result<ExitCode, Error> {
-    let sandbox = file_sandbox(sandboxes, id).await?;
+    // Reading never creates: a mistyped id is an error, not a new sandbox.
+    let sandbox = sandboxes.connect(id).await?;
     let mut stream = sandbox.read_file_stream(path).await?;
     let mut out = std::io::stdout().lock();
     while let Some(chunk) = stream.next().await {
@@ -569,7 +618,7 @@ async fn ls(
     all: bool,
     json: bool,
 ) -> Result<ExitCode, Error> {
-    let sandbox = file_sandbox(sandboxes, id).await?;
+    let sandbox = sandboxes.connect(id).await?;
     let entries = sandbox.list_files(path, recursive, all).await?;
     let mut out = std::io::stdout().lock();
     for entry in &entries {
