@@ -435,6 +435,39 @@ async fn dropping_an_exec_stream_kills_its_process_group() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_abort_handle_kills_the_command_from_another_task() {
+    let home = TestHome::new();
+    let sb = sandbox(&home, "abort").await;
+    let marker = common::marker("aborted");
+    let mut stream = sb
+        .exec_stream(
+            Command::shell(r#"(exec -a "$MARKER" sleep 300) & echo started; wait"#)
+                .env("MARKER", &marker),
+        )
+        .await
+        .unwrap();
+    let abort = stream.abort_handle().unwrap();
+    let deadline = Deadline::after(Duration::from_secs(10), "the marker sleep to start");
+    while count_processes_named(&sb, &marker).await != 1 {
+        deadline.tick().await;
+    }
+    tokio::spawn(async move { abort.abort() }).await.unwrap();
+    // The stream ends without an exit event; the whole group is gone.
+    let mut last = None;
+    while let Some(event) = stream.next().await {
+        last = Some(event);
+    }
+    assert!(
+        matches!(last, Some(Err(_))),
+        "expected an error after the abort, got {last:?}"
+    );
+    let deadline = Deadline::after(Duration::from_secs(10), "the aborted command to be killed");
+    while count_processes_named(&sb, &marker).await != 0 {
+        deadline.tick().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn signal_reaches_the_trap_handler() {
     let home = TestHome::new();
     let sb = sandbox(&home, "trap").await;

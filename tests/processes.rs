@@ -251,6 +251,17 @@ async fn resuming_stream_logs_from_a_cursor_neither_repeats_nor_skips() {
     assert_eq!(text(&joined(OutputStream::Stdout)), want_out);
     assert_eq!(text(&joined(OutputStream::Stderr)), want_err);
     assert_eq!(cursor, ended.output_bytes);
+    // A non-following read from a cursor gives the rest of what is kept, then ends.
+    let mut rest = proc.read_logs(cursor - 12).await.unwrap();
+    let mut tail = Vec::new();
+    while let Some(event) = rest.next().await {
+        match event.unwrap() {
+            LogEvent::Output { data, .. } => tail.extend(data),
+            LogEvent::End { next_cursor, .. } => assert_eq!(next_cursor, cursor),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(tail.len(), 12);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -368,13 +368,12 @@ pub(super) async fn logs(sandboxes: &Sandboxes, args: LogsArgs) -> Result<ExitCo
     let (mut interrupt, mut terminate) = interrupts(&args.id)?;
     let sandbox = sandboxes.connect(&args.id).await?;
     let process = sandbox.get_process(&args.proc_id).await?;
-    // Without -f: the output printed until now. Read as a stream all the same, since that
-    // keeps stdout and stderr in the order they were printed.
-    let until = (!args.follow).then_some(process.info().output_bytes);
-    if until == Some(0) {
-        return Ok(ExitCode::SUCCESS);
-    }
-    let mut stream = process.stream_logs(0).await?;
+    // Without -f: the output kept until now, in the order it was printed.
+    let mut stream = if args.follow {
+        process.stream_logs(0).await?
+    } else {
+        process.read_logs(0).await?
+    };
     loop {
         // Returning drops the stream, which only stops following: the process keeps running.
         let event = tokio::select! {
@@ -382,12 +381,8 @@ pub(super) async fn logs(sandboxes: &Sandboxes, args: LogsArgs) -> Result<ExitCo
             _ = interrupt.recv() => return Ok(ExitCode::from(130)),
             _ = terminate.recv() => return Ok(ExitCode::from(143)),
         };
-        let reached = match event {
-            Some(Ok(LogEvent::Output {
-                cursor,
-                stream,
-                data,
-            })) => {
+        match event {
+            Some(Ok(LogEvent::Output { stream, data, .. })) => {
                 let written = match stream {
                     OutputStream::Stdout => {
                         let mut out = std::io::stdout().lock();
@@ -398,14 +393,12 @@ pub(super) async fn logs(sandboxes: &Sandboxes, args: LogsArgs) -> Result<ExitCo
                 if matches!(&written, Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe) {
                     return Ok(ExitCode::from(128 + libc::SIGPIPE as u8));
                 }
-                cursor + data.len() as u64
             }
             Some(Ok(LogEvent::Truncated { from, to })) => {
                 eprintln!(
                     "sandpit: [{} bytes of earlier output were dropped (log bound)]",
                     to - from
                 );
-                to
             }
             Some(Ok(LogEvent::End { process, .. })) => {
                 return Ok(if args.follow {
@@ -416,9 +409,6 @@ pub(super) async fn logs(sandboxes: &Sandboxes, args: LogsArgs) -> Result<ExitCo
             }
             Some(Err(e)) => return Err(e),
             None => return Ok(ExitCode::FAILURE),
-        };
-        if until.is_some_and(|until| reached >= until) {
-            return Ok(ExitCode::SUCCESS);
         }
     }
 }

@@ -199,6 +199,20 @@ pub struct ExecStream {
     done: bool,
 }
 
+/// Cancels a running command; see [`ExecStream::abort_handle`].
+#[derive(Debug)]
+pub struct AbortHandle {
+    socket: OwnedFd,
+}
+
+impl AbortHandle {
+    /// Ends the conversation, so the agent kills the command's process group. Aborting a
+    /// command that has already exited does nothing.
+    pub fn abort(&self) {
+        crate::runtime::sys::shutdown_socket(self.socket.as_fd());
+    }
+}
+
 /// The sending side of a running command: stdin and signals. Dropping it does not cancel the
 /// command; use [`ExecInput::close_stdin`] to send end-of-file.
 pub struct ExecInput {
@@ -317,6 +331,20 @@ impl ExecStream {
             self.done = true;
         }
         Some(event)
+    }
+
+    /// A handle that cancels the command from anywhere (another task, a Ctrl-C handler), as
+    /// dropping the stream does: the agent kills the command's process group, and this stream
+    /// then ends with an error instead of an exit event.
+    pub fn abort_handle(&self) -> Result<AbortHandle, Error> {
+        let socket = self
+            .socket
+            .try_clone()
+            .map_err(|source| Error::Unreachable {
+                id: self.id.clone(),
+                source,
+            })?;
+        Ok(AbortHandle { socket })
     }
 
     /// The stdin/signal side, to drive from another task while this one reads events.

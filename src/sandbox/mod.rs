@@ -28,7 +28,9 @@ use std::time::Duration;
 use tokio::net::UnixStream;
 
 pub use error::{Error, ErrorCode};
-pub use exec::{Command, ExecEvent, ExecInput, ExecOutput, ExecStream, DEFAULT_OUTPUT_LIMIT};
+pub use exec::{
+    AbortHandle, Command, ExecEvent, ExecInput, ExecOutput, ExecStream, DEFAULT_OUTPUT_LIMIT,
+};
 pub use files::{FileInfo, FileKind, FileReadStream};
 pub use process::{
     LogEvent, LogMatch, LogPattern, LogStream, PortCheck, Process, ProcessInfo, ProcessLogs,

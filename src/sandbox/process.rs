@@ -285,10 +285,20 @@ impl Process {
     /// kept output first, then new output as it comes, then [`LogEvent::End`] with the exit
     /// status.
     pub async fn stream_logs(&self, from_cursor: u64) -> Result<LogStream, Error> {
+        self.open_logs(from_cursor, true).await
+    }
+
+    /// The kept output from `from_cursor` up to now, in the order it was printed (both streams
+    /// interleaved), then [`LogEvent::End`] with the process as it is; does not wait for more.
+    pub async fn read_logs(&self, from_cursor: u64) -> Result<LogStream, Error> {
+        self.open_logs(from_cursor, false).await
+    }
+
+    async fn open_logs(&self, from_cursor: u64, follow: bool) -> Result<LogStream, Error> {
         let op = ProcessOp::Logs {
             id: self.info.id.clone(),
             from: from_cursor,
-            follow: true,
+            follow,
         };
         let conversation =
             Conversation::open(&self.sandbox, self.subject(), &ClientMessage::Process(op)).await?;
