@@ -147,6 +147,10 @@ async fn a_timeout_in_a_session_kills_the_command_and_leaves_the_session_usable(
     let info = session.info().await.unwrap();
     assert!(!info.busy);
     assert_eq!(info.cwd, "/tmp");
+    // A working directory removed behind the session's back does not wedge it.
+    run(&session, "mkdir -p /tmp/gone && cd /tmp/gone").await;
+    common::sh(&sb, "rm -rf /tmp/gone").await;
+    assert_eq!(run(&session, "pwd; echo $KEPT").await, "/workspace\nyes\n");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

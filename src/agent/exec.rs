@@ -250,7 +250,12 @@ pub(super) async fn run(
 
     let report = report(agent, started, oom_before, status, timed_out);
     if let (Some(session), Some(state_file)) = (&session, &state_file) {
-        session.absorb(state_file, &request.env);
+        // Only a shell that exited by itself has finished its EXIT trap; one killed by a
+        // signal may have left half a state file.
+        if report.exit_code.is_some() {
+            session.absorb(state_file, &request.env);
+        }
+        let _ = std::fs::remove_file(state_file);
     }
     tracing::debug!(?report, "exited");
     let _ = protocol::write_frame(&mut writer, &AgentMessage::Exited(report), &mut outbuf).await;

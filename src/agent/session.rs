@@ -121,16 +121,20 @@ impl Session {
         request: &ExecRequest,
     ) -> Result<(Command, Option<PathBuf>), String> {
         let state = self.state.borrow();
+        // A directory removed since (by another session, say) must not wedge the session: its
+        // commands start in /workspace then, as a fresh session's would.
+        let cwd = if std::path::Path::new(&state.cwd).is_dir() {
+            state.cwd.as_str()
+        } else {
+            WORKSPACE
+        };
         let mut env = state.env.clone();
         env.retain(|(k, _)| k != "PWD");
-        env.push((
-            "PWD".into(),
-            request.cwd.clone().unwrap_or(state.cwd.clone()),
-        ));
+        env.push(("PWD".into(), request.cwd.clone().unwrap_or(cwd.to_string())));
         match &request.command {
             CommandLine::Argv(_) => {
                 let argv = exec::argv(&request.command);
-                exec::build_command(argv, &env, &state.cwd, request).map(|cmd| (cmd, None))
+                exec::build_command(argv, &env, cwd, request).map(|cmd| (cmd, None))
             }
             CommandLine::Shell { script, args } => {
                 if exec::shell() != "/bin/bash" {
@@ -151,8 +155,7 @@ impl Session {
                     script.clone(),
                 ];
                 argv.extend(args.iter().skip(1).cloned());
-                exec::build_command(argv, &env, &state.cwd, request)
-                    .map(|cmd| (cmd, Some(state_file)))
+                exec::build_command(argv, &env, cwd, request).map(|cmd| (cmd, Some(state_file)))
             }
         }
     }
@@ -164,7 +167,6 @@ impl Session {
             tracing::debug!(session = %self.id, "command left no state; keeping the previous one");
             return;
         };
-        let _ = std::fs::remove_file(state_file);
         let mut state = self.state.borrow_mut();
         for (key, value) in request_env {
             if new.env.iter().any(|(k, v)| k == key && v == value) {
