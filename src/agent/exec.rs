@@ -456,7 +456,7 @@ pub(super) fn build_command(
         return Err("command contains a NUL byte".into());
     }
     for (key, value) in &request.env {
-        if key.is_empty() || key.contains(['=', '\0']) || value.contains('\0') {
+        if !protocol::is_valid_env_var(key, value) {
             return Err(format!(
                 "invalid environment variable name or value: {key:?}"
             ));

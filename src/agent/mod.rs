@@ -131,18 +131,11 @@ impl Agent {
     /// Changes the environment of later commands, processes and sessions (`None` unsets).
     fn set_env(&self, changes: &[(String, Option<String>)]) -> Result<(), String> {
         for (key, value) in changes {
-            let bad_value = value.as_deref().is_some_and(|v| v.contains('\0'));
-            if key.is_empty() || key.contains(['=', '\0']) || bad_value {
+            if !crate::protocol::is_valid_env_var(key, value.as_deref().unwrap_or_default()) {
                 return Err(format!("invalid environment variable {key:?}"));
             }
         }
-        let mut env = self.base_env.borrow_mut();
-        for (key, value) in changes {
-            env.retain(|(k, _)| k != key);
-            if let Some(value) = value {
-                env.push((key.clone(), value.clone()));
-            }
-        }
+        session::apply_env_changes(&mut self.base_env.borrow_mut(), changes);
         self.sessions.set_env(changes);
         Ok(())
     }

@@ -188,13 +188,7 @@ impl Session {
 
     /// Applies sandbox-wide environment changes.
     fn set_env(&self, changes: &[(String, Option<String>)]) {
-        let mut state = self.state.borrow_mut();
-        for (key, value) in changes {
-            state.env.retain(|(k, _)| k != key);
-            if let Some(value) = value {
-                state.env.push((key.clone(), value.clone()));
-            }
-        }
+        apply_env_changes(&mut self.state.borrow_mut().env, changes);
     }
 
     fn info(&self) -> SessionInfo {
@@ -203,6 +197,19 @@ impl Session {
             cwd: self.state.borrow().cwd.clone(),
             busy: self.running.get().is_some(),
             queued: self.queued.get(),
+        }
+    }
+}
+
+/// Sets (or, for `None`, removes) each changed variable in `env`.
+pub(super) fn apply_env_changes(
+    env: &mut Vec<(String, String)>,
+    changes: &[(String, Option<String>)],
+) {
+    for (key, value) in changes {
+        env.retain(|(k, _)| k != key);
+        if let Some(value) = value {
+            env.push((key.clone(), value.clone()));
         }
     }
 }
@@ -307,7 +314,7 @@ impl Sessions {
             return Err((true, format!("session {id:?} exists already")));
         }
         for (key, value) in &env {
-            if key.is_empty() || key.contains(['=', '\0']) || value.contains('\0') {
+            if !crate::protocol::is_valid_env_var(key, value) {
                 return Err((false, format!("invalid environment variable {key:?}")));
             }
         }

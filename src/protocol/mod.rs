@@ -463,6 +463,12 @@ pub enum AgentMessage<'a> {
     Sessions(Vec<SessionInfo>),
 }
 
+/// Whether `key=value` can be an environment variable: a non-empty name without `=` or NUL,
+/// a value without NUL. Both sides check it: the SDK before recording, the agent before use.
+pub fn is_valid_env_var(key: &str, value: &str) -> bool {
+    !key.is_empty() && !key.contains(['=', '\0']) && !value.contains('\0')
+}
+
 /// How a command ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ExitReport {

@@ -64,10 +64,7 @@ impl Conversation {
 
     /// The error for a reply that does not fit the request.
     pub(super) fn unexpected(&self) -> Error {
-        Error::UnexpectedReply {
-            id: self.id.clone(),
-            what: "sent a reply out of place",
-        }
+        unexpected(&self.id)
     }
 
     /// The next reply; agent errors become typed errors.
@@ -133,6 +130,19 @@ impl Conversation {
             },
         }
     }
+}
+
+/// The error for a reply that does not fit the request, from sandbox `id`'s agent.
+pub(super) fn unexpected(id: &str) -> Error {
+    Error::UnexpectedReply {
+        id: id.to_string(),
+        what: "sent a reply out of place",
+    }
+}
+
+/// A duration as the protocol's milliseconds (saturating).
+pub(super) fn millis(duration: std::time::Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// Sends one request and returns its single reply.

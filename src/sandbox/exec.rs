@@ -123,9 +123,7 @@ impl Command {
             env: self.env.clone(),
             cwd: self.cwd.clone(),
             stdin: self.stdin,
-            timeout_ms: self
-                .timeout
-                .map(|t| u64::try_from(t.as_millis()).unwrap_or(u64::MAX)),
+            timeout_ms: self.timeout.map(super::conversation::millis),
             session: self.session.clone(),
         }
     }

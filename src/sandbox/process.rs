@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use super::conversation::{call, Conversation, Reply, Subject};
+use super::conversation::{call, millis, unexpected, Conversation, Reply, Subject};
 use super::{Command, Error, Sandbox};
 use crate::protocol::{self, ClientMessage, OutputStream, ProcessOp};
 pub use crate::protocol::{PortCheck, ProcessInfo, ProcessStatus};
@@ -226,7 +226,7 @@ impl Process {
         };
         match call(&self.sandbox, self.subject(), ClientMessage::Process(op)).await? {
             Reply::Process(info) => Ok(info),
-            _ => Err(unexpected(&self.sandbox)),
+            _ => Err(unexpected(self.sandbox.id())),
         }
     }
 
@@ -239,7 +239,7 @@ impl Process {
                 return Ok(process);
             }
         }
-        Err(unexpected(&self.sandbox))
+        Err(unexpected(self.sandbox.id()))
     }
 
     /// Sends `signal` (e.g. `libc::SIGTERM`) to the process, its process group and its
@@ -374,7 +374,7 @@ impl Process {
                 }
             }
         }
-        Err(unexpected(&self.sandbox))
+        Err(unexpected(self.sandbox.id()))
     }
 
     /// Waits until something inside the sandbox accepts connections on `port` (and, with
@@ -390,11 +390,11 @@ impl Process {
             id: self.info.id.clone(),
             port,
             check,
-            timeout_ms: u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX),
+            timeout_ms: millis(timeout),
         };
         match call(&self.sandbox, self.subject(), ClientMessage::Process(op)).await? {
             Reply::Done => Ok(()),
-            _ => Err(unexpected(&self.sandbox)),
+            _ => Err(unexpected(self.sandbox.id())),
         }
     }
 
@@ -405,13 +405,6 @@ impl Process {
             code,
             message,
         }
-    }
-}
-
-fn unexpected(sandbox: &Sandbox) -> Error {
-    Error::UnexpectedReply {
-        id: sandbox.id().to_string(),
-        what: "sent a reply out of place",
     }
 }
 
@@ -434,7 +427,7 @@ impl Sandbox {
                 sandbox: self.clone(),
                 info,
             }),
-            _ => Err(unexpected(self)),
+            _ => Err(unexpected(self.id())),
         }
     }
 
@@ -449,7 +442,7 @@ impl Sandbox {
         .await?
         {
             Reply::Processes(list) => Ok(list),
-            _ => Err(unexpected(self)),
+            _ => Err(unexpected(self.id())),
         }
     }
 
@@ -467,7 +460,7 @@ impl Sandbox {
                 sandbox: self.clone(),
                 info,
             }),
-            _ => Err(unexpected(self)),
+            _ => Err(unexpected(self.id())),
         }
     }
 
@@ -482,7 +475,7 @@ impl Sandbox {
         let op = ProcessOp::Kill {
             id: id.to_string(),
             signal,
-            grace_ms: grace.map(|g| u64::try_from(g.as_millis()).unwrap_or(u64::MAX)),
+            grace_ms: grace.map(millis),
         };
         match call(
             self,
@@ -492,7 +485,7 @@ impl Sandbox {
         .await?
         {
             Reply::Process(info) => Ok(info),
-            _ => Err(unexpected(self)),
+            _ => Err(unexpected(self.id())),
         }
     }
 
@@ -504,11 +497,11 @@ impl Sandbox {
     ) -> Result<Vec<ProcessInfo>, Error> {
         let op = ProcessOp::KillAll {
             signal,
-            grace_ms: grace.map(|g| u64::try_from(g.as_millis()).unwrap_or(u64::MAX)),
+            grace_ms: grace.map(millis),
         };
         match call(self, Subject::Sandbox, ClientMessage::Process(op)).await? {
             Reply::Processes(list) => Ok(list),
-            _ => Err(unexpected(self)),
+            _ => Err(unexpected(self.id())),
         }
     }
 }

@@ -1,10 +1,10 @@
 //! Sessions (a working directory and environment that carry over between commands, one
 //! command at a time) and the sandbox-wide environment.
 
-use super::conversation::{call, Reply, Subject};
+use super::conversation::{call, unexpected, Reply, Subject};
 use super::{Command, Error, ExecOutput, ExecStream, Sandbox};
 pub use crate::protocol::SessionInfo;
-use crate::protocol::{ClientMessage, SessionOp};
+use crate::protocol::{is_valid_env_var, ClientMessage, SessionOp};
 
 /// The id of the session every sandbox has without creating it.
 pub const DEFAULT_SESSION: &str = "default";
@@ -108,7 +108,7 @@ impl Sandbox {
                 sandbox: self.clone(),
                 id: info.id,
             }),
-            _ => Err(self.unexpected()),
+            _ => Err(unexpected(self.id())),
         }
     }
 
@@ -142,7 +142,7 @@ impl Sandbox {
         .await?
         {
             Reply::Session(info) => Ok(info),
-            _ => Err(self.unexpected()),
+            _ => Err(unexpected(self.id())),
         }
     }
 
@@ -151,7 +151,7 @@ impl Sandbox {
         let op = ClientMessage::Session(SessionOp::List);
         match call(self, Subject::Sandbox, op).await? {
             Reply::Sessions(list) => Ok(list),
-            _ => Err(self.unexpected()),
+            _ => Err(unexpected(self.id())),
         }
     }
 
@@ -167,7 +167,7 @@ impl Sandbox {
         .await?
         {
             Reply::Done => Ok(()),
-            _ => Err(self.unexpected()),
+            _ => Err(unexpected(self.id())),
         }
     }
 
@@ -183,11 +183,10 @@ impl Sandbox {
             .into_iter()
             .map(|(k, v)| (k.into(), v.map(Into::into)))
             .collect();
-        if let Some((key, _)) = changes.iter().find(|(k, v)| {
-            k.is_empty()
-                || k.contains(['=', '\0'])
-                || v.as_deref().is_some_and(|v| v.contains('\0'))
-        }) {
+        if let Some((key, _)) = changes
+            .iter()
+            .find(|(k, v)| !is_valid_env_var(k, v.as_deref().unwrap_or_default()))
+        {
             return Err(Error::Agent {
                 id: self.id().to_string(),
                 code: crate::protocol::ErrorCode::InvalidRequest,
@@ -206,14 +205,7 @@ impl Sandbox {
         }
         match call(self, Subject::Sandbox, ClientMessage::SetEnv(changes)).await? {
             Reply::Done => Ok(()),
-            _ => Err(self.unexpected()),
-        }
-    }
-
-    fn unexpected(&self) -> Error {
-        Error::UnexpectedReply {
-            id: self.id().to_string(),
-            what: "sent a reply out of place",
+            _ => Err(unexpected(self.id())),
         }
     }
 }
