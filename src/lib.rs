@@ -6,6 +6,7 @@
 pub mod agent;
 pub mod cli;
 pub mod protocol;
+pub mod runner;
 pub mod runtime;
 pub mod sandbox;
 pub mod workflow;

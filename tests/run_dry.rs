@@ -455,18 +455,6 @@ fn json_lists_triggered_plans_and_not_triggered_reasons() {
 }
 
 #[test]
-fn running_without_dry_run_is_not_implemented_yet() {
-    let repo = repo();
-    let run = sandpit(repo.path(), &["run"]);
-    assert_eq!(run.code, 2);
-    assert!(run
-        .stderr
-        .contains("error: running workflows is not implemented yet"));
-    assert!(run.stderr.contains("hint: use -n to see what would run"));
-    assert!(run.stdout.is_empty());
-}
-
-#[test]
 fn bad_payloads_and_invalid_workflows_exit_2() {
     let repo = repo();
     write(repo.path(), "bad.json", "{ not json");

@@ -1,9 +1,11 @@
 //! The `sandpit` command line: argument parsing and rendering for humans (`--json` for
 //! programs). Logic a library user would need lives in the SDK, not here.
 
+mod logs;
 mod parse;
 mod process;
 mod run;
+mod run_exec;
 mod workflow;
 
 use std::io::Write;
@@ -40,8 +42,11 @@ enum Top {
     Validate(workflow::ValidateArgs),
     /// Show what workflows would run: stages, jobs, matrix instances and steps.
     Plan(workflow::PlanArgs),
-    /// Run the workflows an event triggers; for now only `-n` (dry run) and `-l` (list).
+    /// Run the workflows an event triggers, each job in its own sandbox (`-n`: only show what
+    /// would run; `-l`: list the jobs).
     Run(run::RunArgs),
+    /// Print a run's job logs again (the latest run by default), masked as they were shown.
+    Logs(logs::LogsArgs),
     /// Create, use and destroy sandboxes directly.
     #[command(subcommand)]
     Sandbox(SandboxCmd),
@@ -226,6 +231,7 @@ impl CreateArgs {
             sleep_after: self.sleep_after,
             keep_alive: self.keep_alive,
             env: Vec::new(),
+            workspace_from: None,
         }
     }
 }
@@ -244,6 +250,7 @@ pub fn main() -> ExitCode {
         Top::Validate(args) => return workflow::validate(args),
         Top::Plan(args) => return workflow::plan(args),
         Top::Run(args) => return run::run(args),
+        Top::Logs(args) => return logs::run(args),
         Top::Sandbox(cmd) => cmd,
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()

@@ -28,8 +28,11 @@ use clap::Args;
 use serde::Serialize;
 use serde_json::Value;
 
+use super::run_exec;
 use super::workflow::{clean, exit, plural, render_plan_with, title, Report, INVALID};
+use crate::runner::{RunConfig, RunFacts};
 use crate::workflow::matrix;
+use crate::workflow::model::Workflow;
 use crate::workflow::plan::{self, Plan};
 use crate::workflow::trigger::{self, EventContext};
 
@@ -68,9 +71,55 @@ pub struct RunArgs {
     /// The repository: behave as if started in DIR (default: the current directory).
     #[arg(short = 'C', long = "directory", value_name = "DIR")]
     directory: Option<PathBuf>,
-    /// Print the result as one JSON document, for programs.
+    /// Print the result as JSON for programs: one document with -n, else the run's events as
+    /// NDJSON (one object per line).
     #[arg(long)]
     json: bool,
+    /// A secret, K=V, or K to read the value from the environment (repeatable). Secrets are
+    /// masked as `***` in everything sandpit prints or stores.
+    #[arg(short = 's', long = "secret", value_name = "K[=V]", value_parser = secret_arg)]
+    secrets: Vec<(String, Option<String>)>,
+    /// Secrets from a dotenv file (`K=V`, `K="..."` with \n escapes, # comments).
+    #[arg(long = "secret-file", value_name = "FILE")]
+    secret_file: Option<PathBuf>,
+    /// Environment variables for every step, from a dotenv file (below the workflow's `env`).
+    #[arg(long = "env-file", value_name = "FILE")]
+    env_file: Option<PathBuf>,
+    /// `github.actor` (default: $USER).
+    #[arg(long, value_name = "NAME")]
+    actor: Option<String>,
+    /// Job instances running at once (default: the number of CPUs).
+    #[arg(long = "jobs", value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1024))]
+    jobs: Option<u32>,
+    /// Keep each job's sandbox after it ends, for debugging; their ids are printed.
+    #[arg(long = "keep-sandboxes")]
+    keep_sandboxes: bool,
+    /// Memory limit of each job's sandbox, e.g. 2G (default: none, as on a hosted runner
+    /// the machine's memory is the limit).
+    #[arg(long, value_name = "SIZE", value_parser = super::parse::size)]
+    memory: Option<u64>,
+    /// Most processes and threads in each job's sandbox.
+    #[arg(long, value_name = "N")]
+    pids: Option<u64>,
+    /// CPU quota of each job's sandbox, e.g. 1.5.
+    #[arg(long, value_name = "N", value_parser = super::parse::cpus)]
+    cpus: Option<u64>,
+    /// Cap of each job's stored log in MiB; the head and the tail are kept.
+    #[arg(long = "log-cap", value_name = "MIB", default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=1_048_576))]
+    log_cap: u64,
+}
+
+fn secret_arg(text: &str) -> Result<(String, Option<String>), String> {
+    let (key, value) = match text.split_once('=') {
+        Some((k, v)) => (k, Some(v.to_string())),
+        None => (text, None),
+    };
+    if !crate::protocol::is_valid_env_var(key, "") {
+        return Err(format!(
+            "expected K=V or K with a variable name K, got {key:?}"
+        ));
+    }
+    Ok((key.to_string(), value))
 }
 
 fn key_value(text: &str) -> Result<(String, String), String> {
@@ -119,12 +168,6 @@ enum Outcome {
 
 /// Runs `sandpit run`.
 pub fn run(args: RunArgs) -> ExitCode {
-    if !args.dry_run && !args.list {
-        return usage(
-            "running workflows is not implemented yet",
-            "use -n to see what would run, or -l to list its jobs",
-        );
-    }
     if let Some(dir) = &args.directory {
         if let Err(e) = std::env::set_current_dir(dir) {
             return usage(
@@ -207,6 +250,12 @@ pub fn run(args: RunArgs) -> ExitCode {
             }
         })
         .collect();
+    if !args.dry_run && !args.list {
+        if report.errors > 0 {
+            return exit(false);
+        }
+        return execute(&args, outcomes.into_iter().zip(workflows).collect(), &event);
+    }
     let triggered_count = outcomes
         .iter()
         .filter(|o| matches!(o, Outcome::Triggered { .. }))
@@ -333,6 +382,154 @@ pub fn run(args: RunArgs) -> ExitCode {
         .write_all(out.as_bytes())
         .and_then(|_| stdout.flush());
     exit(report.errors == 0)
+}
+
+/// Runs the triggered workflows.
+fn execute(args: &RunArgs, outcomes: Vec<(Outcome, Workflow)>, event: &EventContext) -> ExitCode {
+    let mut secrets = Vec::new();
+    if let Some(path) = &args.secret_file {
+        match run_exec::read_dotenv(path, "secret file") {
+            Ok(pairs) => secrets.extend(pairs),
+            Err(message) => return usage(&message, "the file holds K=V lines"),
+        }
+    }
+    for (key, value) in &args.secrets {
+        let value = match value {
+            Some(value) => value.clone(),
+            None => match std::env::var(key) {
+                Ok(value) => value,
+                Err(_) => {
+                    return usage(
+                        &format!("-s {key}: the environment has no {key}"),
+                        &format!("give the value (-s {key}=VALUE) or export {key}"),
+                    )
+                }
+            },
+        };
+        secrets.retain(|(k, _)| k != key);
+        secrets.push((key.clone(), value));
+    }
+    let env = match &args.env_file {
+        Some(path) => match run_exec::read_dotenv(path, "env file") {
+            Ok(pairs) => pairs,
+            Err(message) => return usage(&message, "the file holds K=V lines"),
+        },
+        None => Vec::new(),
+    };
+    let workspace = match std::env::current_dir() {
+        Ok(dir) => dir,
+        Err(e) => {
+            return usage(
+                &format!("cannot read the current directory: {e}"),
+                "run sandpit in the repository",
+            )
+        }
+    };
+    let mut workflows = Vec::new();
+    for (outcome, workflow) in outcomes {
+        if let Outcome::Triggered { plan, .. } = outcome {
+            if !plan.jobs.is_empty() {
+                workflows.push((workflow, plan));
+            }
+        }
+    }
+    if workflows.is_empty() {
+        eprintln!(
+            "nothing to run: no workflow is triggered by {}",
+            clean(&event.name)
+        );
+        return ExitCode::SUCCESS;
+    }
+    let (sha, repository) = run_exec::repository_facts(&workspace);
+    let actor = args
+        .actor
+        .clone()
+        .or_else(|| std::env::var("USER").ok())
+        .unwrap_or_else(|| "sandpit".into());
+    let payload = complete_payload(
+        &event.name,
+        event.payload.clone(),
+        event.git_ref.as_deref(),
+        &sha,
+        &repository,
+        &actor,
+    );
+    let facts = RunFacts {
+        run_id: 0,
+        event_name: event.name.clone(),
+        payload,
+        sha,
+        git_ref: event.git_ref.clone().unwrap_or_default(),
+        repository,
+        actor,
+    };
+    let max_jobs = args.jobs.map_or_else(
+        || std::thread::available_parallelism().map_or(1, |n| n.get()),
+        |n| n as usize,
+    );
+    let config = RunConfig {
+        workspace,
+        secrets,
+        env,
+        vars: args.vars.clone(),
+        max_jobs,
+        keep_sandboxes: args.keep_sandboxes,
+        log_cap: args.log_cap.saturating_mul(1024 * 1024),
+        matrix_filter: args.matrix.clone(),
+        limits: crate::sandbox::Limits {
+            memory_bytes: args.memory,
+            pids: args.pids,
+            cpu_millis: args.cpus,
+        },
+    };
+    run_exec::execute(run_exec::Execution {
+        workflows,
+        config,
+        facts,
+        json: args.json,
+    })
+}
+
+/// Fills what GitHub's payload always has and the `-e` file (or its absence) left out: for
+/// every event `repository` and `sender`; for a push also `ref`, `after` and `head_commit.id`.
+/// Keys the file gives are kept as they are.
+fn complete_payload(
+    event: &str,
+    mut payload: Value,
+    git_ref: Option<&str>,
+    sha: &str,
+    repository: &str,
+    actor: &str,
+) -> Value {
+    let Some(object) = payload.as_object_mut() else {
+        return payload;
+    };
+    let (owner, name) = repository.split_once('/').unwrap_or(("", repository));
+    let mut add = |key: &str, value: Value| {
+        object.entry(key).or_insert(value);
+    };
+    if !repository.is_empty() {
+        add(
+            "repository",
+            serde_json::json!({
+                "name": name,
+                "full_name": repository,
+                "owner": { "login": owner, "name": owner },
+            }),
+        );
+    }
+    add("sender", serde_json::json!({ "login": actor }));
+    if event == "push" {
+        if let Some(git_ref) = git_ref {
+            add("ref", Value::String(git_ref.to_string()));
+        }
+        if !sha.is_empty() {
+            add("after", Value::String(sha.to_string()));
+            add("head_commit", serde_json::json!({ "id": sha }));
+        }
+        add("pusher", serde_json::json!({ "name": actor }));
+    }
+    payload
 }
 
 /// Reads the `-e` payload: a JSON object.

@@ -13,8 +13,10 @@
 //! 6. the parent reports the child's host pid and exits (the agent is adopted by the host's
 //!    init, so it outlives whoever created it);
 //! 7. the child unshares mount, uts, ipc, cgroup (and net) namespaces, builds and pivots into
-//!    the root filesystem, sets the host name, brings up loopback, becomes non-dumpable,
-//!    reports `ready` and turns into the agent.
+//!    the root filesystem (for a workspace a user owns, a short-lived forked helper holds the
+//!    user namespace of its idmapped lower layer, see `sys::id_mapping_user_namespace`), sets the
+//!    host name, brings up loopback, becomes non-dumpable, reports `ready` and turns into the
+//!    agent.
 
 use std::fs::File;
 use std::io::{Read, Write};

@@ -9,12 +9,15 @@
 //! sandboxes/ID/agent.sock  the agent's protocol socket (bound before the pivot: host-only)
 //! sandboxes/ID/agent.log   the agent's own log
 //! sandboxes/ID/workspace/  /workspace inside; survives sleep, removed by destroy
+//! sandboxes/ID/workspace-upper/, workspace-work/
+//!                          instead, with `workspace_from`: the writable layer (and overlayfs'
+//!                          work dir) of /workspace over that host directory; same lifetime
 //! sandboxes/ID/root/       mount point of the sandbox's root (mounted only in its namespace)
 //! sandboxes/ID/scratch/    mount point of the tmpfs holding the overlay upper layers
 //! ```
 //!
-//! This module holds every `unsafe` block and raw system call of the crate (in `sys`, `rootfs`,
-//! `seccomp` and `caps`).
+//! This module holds every `unsafe` block and raw system call of the crate (in `sys`, `seccomp`
+//! and `caps`).
 
 pub mod caps;
 pub mod cgroup;
@@ -44,6 +47,7 @@ pub use record::{AgentProcess, SandboxRecord};
 pub use rootfs::BindMount;
 
 use cgroup::{CgroupError, CgroupRoots};
+use rootfs::Workspace;
 
 /// How long creating a sandbox may take before it is considered failed.
 const START_TIMEOUT: Duration = Duration::from_secs(30);
@@ -80,6 +84,12 @@ pub struct SandboxSpec {
     /// Variables removed since creation (also defaults such as `HOSTNAME`).
     #[serde(default)]
     pub unset_env: Vec<String>,
+    /// A host directory that `/workspace` shows copy-on-write (`None`: an empty directory of
+    /// the sandbox's own). Resolved to an absolute path without symlinks when the sandbox is
+    /// created, so every wake mounts the same directory; the writes stay in the sandbox's state
+    /// directory (`workspace-upper`) across sleeps.
+    #[serde(default)]
+    pub workspace_from: Option<PathBuf>,
 }
 
 impl Default for SandboxSpec {
@@ -91,6 +101,7 @@ impl Default for SandboxSpec {
             sleep_after: Some(Duration::from_secs(600)),
             env: Vec::new(),
             unset_env: Vec::new(),
+            workspace_from: None,
         }
     }
 }
@@ -137,6 +148,15 @@ pub enum RuntimeError {
         host: PathBuf,
         /// Sandbox side.
         sandbox: PathBuf,
+        /// Why.
+        #[source]
+        source: rootfs::RootfsError,
+    },
+    /// The host directory to show at `/workspace` was refused.
+    #[error("refused the host directory of /workspace")]
+    InvalidWorkspace {
+        /// The host directory.
+        path: PathBuf,
         /// Why.
         #[source]
         source: rootfs::RootfsError,
@@ -285,12 +305,15 @@ impl Runtime {
         let lock = self.lock(id)?;
         let dir = self.dir(id);
         match record::read(&dir)? {
+            // Fixed at creation: a different spec (limits, workspace_from…) is ignored.
             Some(record) => self.run_recorded(id, record),
-            None => self.start(id, spec, chrono::Utc::now()).inspect_err(|_| {
-                // Nothing of a sandbox that never ran is worth keeping.
-                let _ = fs::remove_dir_all(&dir);
-                lock.remove_file();
-            }),
+            None => self
+                .start(id, &resolved(spec), chrono::Utc::now())
+                .inspect_err(|_| {
+                    // Nothing of a sandbox that never ran is worth keeping.
+                    let _ = remove_dir_all(&dir);
+                    lock.remove_file();
+                }),
         }
     }
 
@@ -383,15 +406,43 @@ impl Runtime {
                 source,
             })?;
         }
+        // Checked on every start: the directory may have gone while the sandbox slept.
+        if let Some(lower) = &spec.workspace_from {
+            rootfs::validate_workspace_source(lower, &self.home).map_err(|source| {
+                RuntimeError::InvalidWorkspace {
+                    path: lower.clone(),
+                    source,
+                }
+            })?;
+        }
         let dir = self.dir(id);
         let socket = self.socket_path(id);
         if socket.as_os_str().len() >= 108 {
             return Err(RuntimeError::SocketPathTooLong { path: socket });
         }
+        let workspace = match &spec.workspace_from {
+            None => Workspace::Bind {
+                dir: dir.join("workspace"),
+            },
+            // On disk beside the record, not on the scratch tmpfs: what a build writes can be
+            // large, and it must be there again when the sandbox wakes. The owner is looked up
+            // on every start, like the directory itself.
+            Some(lower) => Workspace::Overlay {
+                lower: lower.clone(),
+                upper: dir.join("workspace-upper"),
+                work: dir.join("workspace-work"),
+                idmap: rootfs::workspace_idmap(lower).map_err(|source| {
+                    RuntimeError::InvalidWorkspace {
+                        path: lower.clone(),
+                        source,
+                    }
+                })?,
+            },
+        };
         let rootfs = rootfs::RootfsSpec {
             root: dir.join("root"),
             scratch: dir.join("scratch"),
-            workspace: dir.join("workspace"),
+            workspace,
             hostname: id.to_string(),
             mounts: spec.mounts.clone(),
             hidden: self
@@ -399,7 +450,9 @@ impl Runtime {
                 .get_or_init(|| rootfs::find_host_secrets(Path::new("/")))
                 .clone(),
         };
-        for path in [&rootfs.root, &rootfs.scratch, &rootfs.workspace] {
+        let mut dirs = vec![rootfs.root.as_path(), rootfs.scratch.as_path()];
+        dirs.extend(rootfs.workspace.state_dirs());
+        for path in dirs {
             fs::create_dir_all(path).map_err(state_err("create directory", path))?;
         }
         let cgroup_err = |source| RuntimeError::Cgroup {
@@ -540,8 +593,9 @@ impl Runtime {
         }
     }
 
-    /// Destroys sandbox `id`: kills every process, removes its cgroup, socket, workspace and
-    /// record. Returns whether there was anything to destroy; a second call is a no-op.
+    /// Destroys sandbox `id`: kills every process, removes its cgroup, socket, workspace (or
+    /// the writable layer of a copy-on-write one) and record. Returns whether there was
+    /// anything to destroy; a second call is a no-op.
     pub fn destroy(&self, id: &SandboxId) -> Result<bool, RuntimeError> {
         let lock = self.lock(id)?;
         self.destroy_locked(id, lock)
@@ -566,7 +620,7 @@ impl Runtime {
                     source,
                 })?;
         }
-        match fs::remove_dir_all(&dir) {
+        match remove_dir_all(&dir) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(state_err("remove", &dir)(e)),
@@ -711,6 +765,22 @@ impl SandboxLock {
     }
 }
 
+/// The spec a new sandbox is recorded with: `workspace_from` resolved once (absolute, no
+/// symlinks), so that changing a symlink on the way later cannot swap the tree under a
+/// sleeping sandbox's writes. What is wrong with it is reported when the sandbox starts (see
+/// [`rootfs::validate_workspace_source`]); a relative path is left as it is, to be refused.
+fn resolved(spec: &SandboxSpec) -> SandboxSpec {
+    let mut spec = spec.clone();
+    if let Some(path) = &mut spec.workspace_from {
+        if path.is_absolute() {
+            if let Ok(resolved) = fs::canonicalize(&*path) {
+                *path = resolved;
+            }
+        }
+    }
+    spec
+}
+
 /// Whether the record's agent process is running.
 fn record_is_running(record: &SandboxRecord) -> bool {
     record
@@ -721,6 +791,17 @@ fn record_is_running(record: &SandboxRecord) -> bool {
 /// Whether something accepts connections on the socket.
 fn probe_socket(path: &Path) -> bool {
     std::os::unix::net::UnixStream::connect(path).is_ok()
+}
+
+/// Removes a sandbox directory and everything in it. overlayfs leaves a mode 000 `work`
+/// directory in a workspace overlay's work directory; it is opened up first, so removal does
+/// not depend on holding `CAP_DAC_OVERRIDE`.
+fn remove_dir_all(dir: &Path) -> std::io::Result<()> {
+    let overlay_work = dir.join("workspace-work").join("work");
+    if fs::symlink_metadata(&overlay_work).is_ok_and(|m| m.is_dir()) {
+        let _ = fs::set_permissions(&overlay_work, fs::Permissions::from_mode(0o700));
+    }
+    fs::remove_dir_all(dir)
 }
 
 fn remove_file_if_exists(path: &Path) -> Result<(), RuntimeError> {

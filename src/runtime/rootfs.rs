@@ -11,14 +11,17 @@
 //!   merged-`/usr` symlinks (`/bin -> usr/bin`) are recreated as symlinks;
 //! - a fresh `/proc` with the dangerous entries masked, a minimal `/dev`, tmpfs `/tmp`, `/run`
 //!   and `/dev/shm`, empty `/root`, `/home`, `/var/tmp`, `/mnt` and `/sys`;
-//! - the job's workspace at `/workspace` and any explicitly requested extra bind mounts.
+//! - the job's workspace at `/workspace` (a directory of the sandbox's state bound read-write,
+//!   or a host directory shown copy-on-write through an overlay whose writable layer is on disk
+//!   in the sandbox's state, its lower layer idmapped so that a user's tree appears root's, see
+//!   [`Workspace`]) and any explicitly requested extra bind mounts.
 //!
 //! Nothing else of the host is reachable once the old root is detached.
 
 use std::ffi::{CString, OsStr};
 use std::fs::File;
 use std::io::{self, Write};
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Component, Path, PathBuf};
@@ -28,6 +31,8 @@ use nix::fcntl::{AtFlags, OFlag};
 use nix::mount::{MntFlags, MsFlags};
 use nix::sys::stat::{Mode, SFlag};
 use nix::unistd::UnlinkatFlags;
+
+use super::sys;
 
 /// Host directories that make up the operating system a job runs on. Each one that exists on the
 /// host is either recreated as the same symlink (merged `/usr`) or overlaid copy-on-write.
@@ -41,6 +46,9 @@ const KERNEL_DIRS: &[&str] = &["proc", "dev", "sys", OLD_ROOT];
 
 /// Where the workspace appears inside the sandbox.
 const WORKSPACE: &str = "workspace";
+
+/// Mount point, on the scratch tmpfs, of the idmapped copy of a workspace's host directory.
+const WORKSPACE_LOWER: &str = "workspace-lower";
 
 /// Directory, relative to the new root, on which the host's root is parked during the pivot.
 const OLD_ROOT: &str = ".oldroot";
@@ -85,8 +93,8 @@ pub struct RootfsSpec {
     /// Empty host directory where a tmpfs holding the overlay upper/work dirs is mounted (writes
     /// to /usr, /etc… land there and vanish with the sandbox).
     pub scratch: PathBuf,
-    /// Host directory bind-mounted read-write at /workspace (persists across sandbox sleeps).
-    pub workspace: PathBuf,
+    /// What /workspace shows (persists across sandbox sleeps).
+    pub workspace: Workspace,
     /// Name written to the sandbox's `/etc/hostname` and `/etc/hosts`.
     pub hostname: String,
     /// Extra host paths, only by explicit option.
@@ -95,6 +103,65 @@ pub struct RootfsSpec {
     /// [`find_host_secrets`]); hidden inside, since commands are the host's uid 0.
     #[serde(default)]
     pub hidden: Vec<HiddenPath>,
+}
+
+/// What a sandbox's `/workspace` is made of. Either way it is mounted nosuid and nodev, and its
+/// contents live on disk in the sandbox's state directory (not on the scratch tmpfs: build
+/// outputs can be large), so they survive the sandbox's sleeps.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum Workspace {
+    /// A directory of the sandbox's state (empty at first), bound read-write.
+    Bind {
+        /// The directory, e.g. `<state>/sandboxes/<id>/workspace`.
+        dir: PathBuf,
+    },
+    /// A host directory shown copy-on-write: the sandbox sees every file of `lower` (with its
+    /// host mode and, unless `idmap` says otherwise, its host owner) and may change what those
+    /// allow; the changes land in `upper` and `lower` is never written. Costs one mount (two
+    /// with `idmap`) whatever the size of the tree.
+    Overlay {
+        /// The host directory shown (absolute, normalized; never written).
+        lower: PathBuf,
+        /// Receives the sandbox's writes, e.g. `<state>/sandboxes/<id>/workspace-upper`.
+        upper: PathBuf,
+        /// overlayfs' private work directory, on the same filesystem as `upper`, e.g.
+        /// `<state>/sandboxes/<id>/workspace-work`.
+        work: PathBuf,
+        /// The owner of `lower` when it is not root (see [`workspace_idmap`]): the lower layer is
+        /// then seen through an idmapped mount showing that owner as root, so that commands
+        /// (uid 0 without capabilities) may change the tree as its owner could.
+        #[serde(default)]
+        idmap: Option<IdMap>,
+    },
+}
+
+/// Host ids shown as root through an idmapped mount (see [`Step::IdmappedBind`]): its user
+/// namespace has the single mappings `uid 0 1` and `gid 0 1` (an idmapped mount takes a
+/// file's on-disk owner as an id inside the namespace and shows the id it maps to outside).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct IdMap {
+    /// Host uid that appears as uid 0.
+    pub uid: u32,
+    /// Host gid that appears as gid 0.
+    pub gid: u32,
+}
+
+impl IdMap {
+    /// The mapping that shows a tree owned by `uid`:`gid` as root's; `None` when it already is.
+    pub fn owner_to_root(uid: u32, gid: u32) -> Option<IdMap> {
+        (uid != 0 || gid != 0).then_some(IdMap { uid, gid })
+    }
+}
+
+impl Workspace {
+    /// The directories of the sandbox's own state it uses (the runtime creates them and destroy
+    /// removes them); an overlay's lower directory is not one of them.
+    pub fn state_dirs(&self) -> Vec<&Path> {
+        match self {
+            Workspace::Bind { dir } => vec![dir],
+            Workspace::Overlay { upper, work, .. } => vec![upper, work],
+        }
+    }
 }
 
 /// A host path under `/etc` that is not world-readable, relative to the host root.
@@ -215,7 +282,8 @@ pub enum Step {
         /// tmpfs options, e.g. `mode=0755`.
         data: String,
     },
-    /// Mount an overlay of a read-only host directory with a writable layer on the scratch tmpfs.
+    /// Mount an overlay of a host directory (never written) with a writable layer: on the
+    /// scratch tmpfs for system directories, on disk for a copy-on-write workspace.
     Overlay {
         /// Host directory seen through the overlay.
         lower: PathBuf,
@@ -225,6 +293,26 @@ pub enum Step {
         work: PathBuf,
         /// Mount point.
         target: PathBuf,
+        /// The upper layer outlives this mount and is mounted again, after a sleep, over a
+        /// lower directory that may have changed meanwhile: the overlayfs features that record
+        /// facts about the lower layer in the upper one (`redirect_dir`, `index`, `metacopy`,
+        /// `xino`) are turned off, as the kernel requires for changing the lower layer between
+        /// mounts.
+        persistent: bool,
+    },
+    /// Mount a copy of `from`'s mount (not of those below it) on `target` through an idmapped
+    /// mount whose user namespace maps host `idmap.uid` and `idmap.gid` to 0, so the tree appears
+    /// owned by root; other owners appear as the overflow id (65534). It serves as the lower
+    /// layer of a copy-on-write workspace owned by a user. Where the kernel or the filesystem
+    /// does not do idmapped mounts, the copy is mounted unmapped and a warning logged: the
+    /// sandbox starts, and sees the host's owners.
+    IdmappedBind {
+        /// Host directory.
+        from: PathBuf,
+        /// Mount point, on the scratch tmpfs.
+        target: PathBuf,
+        /// The host ids shown as root.
+        idmap: IdMap,
     },
     /// Bind-mount `from` on `target`.
     Bind {
@@ -341,8 +429,12 @@ pub enum PathProblem {
     SystemDir,
     /// It would replace `/workspace`.
     Workspace,
-    /// Two of the sandbox's own directories (root, scratch, workspace) are nested.
+    /// Two of the sandbox's own directories (root, scratch, workspace), or one of them and the
+    /// host directory shown at `/workspace`, are nested.
     Overlap,
+    /// It contains sandpit's state directory or lies inside it (the sandbox would see agent
+    /// sockets and records).
+    StateDir,
 }
 
 impl std::fmt::Display for PathProblem {
@@ -354,7 +446,11 @@ impl std::fmt::Display for PathProblem {
             Self::KernelDir => "it must not be inside /proc, /dev, /sys or /.oldroot",
             Self::SystemDir => "it must not replace a system directory",
             Self::Workspace => "it must not replace /workspace",
-            Self::Overlap => "root, scratch and workspace must not be nested",
+            Self::Overlap => {
+                "it must not be nested with another of the sandbox's directories (root, scratch, \
+                 workspace)"
+            }
+            Self::StateDir => "it must neither contain nor lie inside sandpit's state directory",
         })
     }
 }
@@ -417,6 +513,23 @@ pub enum RootfsError {
         #[source]
         source: io::Error,
     },
+    /// The host directory shown at `/workspace` is refused.
+    #[error("invalid host directory {path:?} for /workspace: {reason}")]
+    InvalidWorkspaceSource {
+        /// The offending host path.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: PathProblem,
+    },
+    /// The host directory shown at `/workspace` cannot be inspected or is not a directory.
+    #[error("cannot use host directory {} for /workspace", path.display())]
+    WorkspaceSource {
+        /// The host path.
+        path: PathBuf,
+        /// The underlying error (`NotFound`, `NotADirectory`, …).
+        #[source]
+        source: io::Error,
+    },
     /// overlayfs splits its options on `,` and its layers on `:`, and `\` escapes them.
     #[error("path {path:?} cannot be passed to overlayfs: it contains ',', ':' or '\\'")]
     OverlayPath {
@@ -438,6 +551,34 @@ pub enum RootfsError {
     /// An overlay mount failed.
     #[error("failed to mount overlay on {}", target.display())]
     Overlay {
+        /// Mount point.
+        target: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: Errno,
+    },
+    /// Copying the mount of a workspace's host directory (`open_tree(2)`) failed.
+    #[error("failed to clone the mount of {}", path.display())]
+    CloneMount {
+        /// The host directory.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: Errno,
+    },
+    /// Idmapping that copy failed otherwise than for lack of support (which falls back to the
+    /// unmapped copy).
+    #[error("failed to idmap the mount of {}", path.display())]
+    IdmapMount {
+        /// The host directory.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: Errno,
+    },
+    /// Attaching that copy (`move_mount(2)`) failed.
+    #[error("failed to attach a mount on {}", target.display())]
+    MoveMount {
         /// Mount point.
         target: PathBuf,
         /// The underlying error.
@@ -653,11 +794,49 @@ pub fn plan(spec: &RootfsSpec, host_root: &Path) -> Result<Vec<Step>, RootfsErro
     steps.push(mkdir(at("sys"), 0o555));
 
     steps.push(mkdir(at(WORKSPACE), 0o755));
-    steps.push(Step::Bind {
-        from: spec.workspace.clone(),
-        target: at(WORKSPACE),
-        recursive: false,
-    });
+    match &spec.workspace {
+        Workspace::Bind { dir } => steps.push(Step::Bind {
+            from: dir.clone(),
+            target: at(WORKSPACE),
+            recursive: false,
+        }),
+        Workspace::Overlay {
+            lower,
+            upper,
+            work,
+            idmap,
+        } => {
+            // A user's tree is seen through an idmapped mount on the scratch tmpfs, where its
+            // owner is root: commands may then change it as the owner could, copy-up makes
+            // root-owned files in the upper layer. Made again on every start (a mount does not
+            // outlive the sandbox's namespace).
+            let lower = match idmap {
+                None => lower.clone(),
+                Some(idmap) => {
+                    let mapped = spec.scratch.join(WORKSPACE_LOWER);
+                    check_overlay_path(&mapped)?;
+                    steps.push(mkdir(mapped.clone(), 0o700));
+                    steps.push(Step::IdmappedBind {
+                        from: lower.clone(),
+                        target: mapped.clone(),
+                        idmap: *idmap,
+                    });
+                    mapped
+                }
+            };
+            // One overlay whatever the size of the tree; the upper and work directories
+            // already exist (the runtime makes them once and keeps them across sleeps).
+            steps.push(Step::Overlay {
+                lower,
+                upper: upper.clone(),
+                work: work.clone(),
+                target: at(WORKSPACE),
+                persistent: true,
+            });
+        }
+    }
+    // The same restrictions either way: nothing a job leaves in its workspace may act as a
+    // setuid program or a device.
     steps.push(Step::Restrict {
         target: at(WORKSPACE),
         restrictions: Restrictions {
@@ -722,6 +901,7 @@ fn plan_system_dir(
         upper,
         work,
         target,
+        persistent: false,
     });
     Ok(())
 }
@@ -844,8 +1024,9 @@ fn apply_step(step: &Step) -> Result<(), RootfsError> {
             upper,
             work,
             target,
+            persistent,
         } => {
-            let data = overlay_options(lower, upper, work);
+            let data = overlay_options(lower, upper, work, *persistent);
             mount(
                 Some(Path::new("overlay")),
                 target,
@@ -858,6 +1039,11 @@ fn apply_step(step: &Step) -> Result<(), RootfsError> {
                 source,
             })
         }
+        Step::IdmappedBind {
+            from,
+            target,
+            idmap,
+        } => idmapped_bind(from, target, *idmap),
         Step::Bind {
             from,
             target,
@@ -1117,72 +1303,120 @@ fn bind(from: &Path, target: &Path, recursive: bool) -> Result<(), Errno> {
     mount(Some(from), target, None, flags, None)
 }
 
-/// `struct mount_attr` from `<linux/mount.h>` (`MOUNT_ATTR_SIZE_VER0`), which `libc` does not
-/// export.
-#[repr(C)]
-struct MountAttr {
-    attr_set: u64,
-    attr_clr: u64,
-    propagation: u64,
-    userns_fd: u64,
-}
-
-const MOUNT_ATTR_RDONLY: u64 = 0x1;
-const MOUNT_ATTR_NOSUID: u64 = 0x2;
-const MOUNT_ATTR_NODEV: u64 = 0x4;
-const MOUNT_ATTR_NOEXEC: u64 = 0x8;
-const AT_RECURSIVE: libc::c_uint = 0x8000;
-
 /// Adds `restrictions` to the mount at `target` with `mount_setattr(2)` (Linux 5.12+).
 ///
 /// Unlike `MS_REMOUNT | MS_BIND`, it only sets the requested flags (nothing to read back and
 /// re-pass, so nosuid/nodev/atime settings survive) and, with `AT_RECURSIVE`, reaches submounts
 /// atomically: a read-only extra mount cannot keep a writable mount below it.
 fn mount_setattr(target: &Path, restrictions: Restrictions, recursive: bool) -> Result<(), Errno> {
-    let mut attr_set = 0;
+    let mut attr = sys::MountAttr::default();
     for (wanted, bit) in [
-        (restrictions.read_only, MOUNT_ATTR_RDONLY),
-        (restrictions.nosuid, MOUNT_ATTR_NOSUID),
-        (restrictions.nodev, MOUNT_ATTR_NODEV),
-        (restrictions.noexec, MOUNT_ATTR_NOEXEC),
+        (restrictions.read_only, sys::MOUNT_ATTR_RDONLY),
+        (restrictions.nosuid, sys::MOUNT_ATTR_NOSUID),
+        (restrictions.nodev, sys::MOUNT_ATTR_NODEV),
+        (restrictions.noexec, sys::MOUNT_ATTR_NOEXEC),
     ] {
         if wanted {
-            attr_set |= bit;
+            attr.attr_set |= bit;
         }
     }
-    let attr = MountAttr {
-        attr_set,
-        attr_clr: 0,
-        propagation: 0,
-        userns_fd: 0,
-    };
-    let flags = if recursive { AT_RECURSIVE } else { 0 };
+    let flags = if recursive { sys::AT_RECURSIVE } else { 0 };
     let path = CString::new(target.as_os_str().as_bytes()).map_err(|_| Errno::EINVAL)?;
-    let dirfd = nix::fcntl::AT_FDCWD;
-    // SAFETY: mount_setattr reads `size_of::<MountAttr>()` bytes from `&attr`, a live, properly
-    // laid out `struct mount_attr` (repr(C), four u64s: MOUNT_ATTR_SIZE_VER0), and reads the
-    // NUL-terminated `path`, which outlives the call. It writes through neither pointer.
-    let res = unsafe {
-        libc::syscall(
-            libc::SYS_mount_setattr,
-            dirfd.as_fd().as_raw_fd(),
-            path.as_ptr(),
-            flags,
-            &attr as *const MountAttr,
-            std::mem::size_of::<MountAttr>(),
-        )
-    };
-    Errno::result(res).map(drop)
+    sys::mount_setattr(nix::fcntl::AT_FDCWD, &path, flags, &attr)
 }
 
+/// Mounts a copy of `from`'s mount on `target`, idmapped with `idmap` unless the kernel, the
+/// filesystem or the host refuses (then unmapped, with a warning: the sandbox still starts).
+fn idmapped_bind(from: &Path, target: &Path, idmap: IdMap) -> Result<(), RootfsError> {
+    let copy = sys::open_tree_clone(from).map_err(|source| RootfsError::CloneMount {
+        path: from.to_path_buf(),
+        source,
+    })?;
+    if let Some(reason) = idmap_copy(copy.as_fd(), from, idmap)? {
+        tracing::warn!(
+            "cannot show {} (owned by uid {}, gid {}) as root's ({reason}); /workspace shows \
+             the host's owners, so the sandbox may change only what their modes let others",
+            from.display(),
+            idmap.uid,
+            idmap.gid,
+        );
+    }
+    sys::move_mount(copy.as_fd(), target).map_err(|source| RootfsError::MoveMount {
+        target: target.to_path_buf(),
+        source,
+    })
+}
+
+/// Idmaps `copy`, the detached copy of `from`'s mount. `Ok(Some(why))` when this kernel, its
+/// filesystem or the host cannot, which is no error: the copy is then used unmapped.
+fn idmap_copy(
+    copy: BorrowedFd<'_>,
+    from: &Path,
+    idmap: IdMap,
+) -> Result<Option<String>, RootfsError> {
+    // An overlay over an idmapped layer would fail to mount, and the sandbox with it.
+    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    let release = release.trim();
+    if !overlayfs_takes_idmapped_layers(release) {
+        return Ok(Some(format!(
+            "overlayfs of Linux {release} cannot take idmapped layers (5.19+)"
+        )));
+    }
+    let userns = match sys::id_mapping_user_namespace(idmap.uid, idmap.gid) {
+        Ok(userns) => userns,
+        // User namespaces disabled (or limited to 0) on this host.
+        Err(e) => return Ok(Some(crate::error_chain(&e))),
+    };
+    match sys::set_mount_idmap(copy, userns.as_fd()) {
+        Ok(()) => Ok(None),
+        // No idmapped mounts on this filesystem (or kernel).
+        Err(e @ (Errno::EINVAL | Errno::EPERM | Errno::EOPNOTSUPP | Errno::ENOSYS)) => {
+            Ok(Some(format!("the filesystem refuses idmapped mounts: {e}")))
+        }
+        Err(source) => Err(RootfsError::IdmapMount {
+            path: from.to_path_buf(),
+            source,
+        }),
+    }
+}
+
+/// overlayfs features that record facts about the lower layer in the upper one: renamed
+/// directories (`redirect_dir`), the hard-link index (`index`), metadata-only copies
+/// (`metacopy`) and composed inode numbers (`xino`). The kernel documents that the lower layer
+/// may be changed while the overlay is not mounted only if none of them was used, and a
+/// persistent workspace's lower layer is a user's tree that may change while the sandbox
+/// sleeps. Spelled out rather than left to the kernel's defaults, which distributions change.
+/// The cost: renaming a directory that comes from the lower layer fails with `EXDEV` (`mv`
+/// then copies), as in most container runtimes.
+const PERSISTENT_OVERLAY_OPTIONS: &str = "redirect_dir=off,index=off,metacopy=off,xino=off";
+
 /// Builds overlayfs' mount data; paths were checked free of `,`, `:` and `\` by [`plan`].
-fn overlay_options(lower: &Path, upper: &Path, work: &Path) -> String {
-    format!(
+fn overlay_options(lower: &Path, upper: &Path, work: &Path, persistent: bool) -> String {
+    let mut data = format!(
         "lowerdir={},upperdir={},workdir={}",
         lower.display(),
         upper.display(),
         work.display()
-    )
+    );
+    if persistent {
+        data.push(',');
+        data.push_str(PERSISTENT_OVERLAY_OPTIONS);
+    }
+    data
+}
+
+/// Whether the overlayfs of kernel `release` (as `uname -r` prints it) accepts idmapped
+/// layers: since Linux 5.19 (before, it refuses them with `EINVAL`). An unreadable release is
+/// given the benefit of the doubt; a distribution kernel that backported the support merely
+/// falls back to the unmapped layer.
+fn overlayfs_takes_idmapped_layers(release: &str) -> bool {
+    let mut numbers = release
+        .split(|c: char| !c.is_ascii_digit())
+        .map(|n| n.parse::<u32>().ok());
+    match (numbers.next().flatten(), numbers.next().flatten()) {
+        (Some(major), Some(minor)) => (major, minor) >= (5, 19),
+        _ => true,
+    }
 }
 
 /// Refuses paths overlayfs would split or unescape, and non-UTF-8 paths, which
@@ -1196,12 +1430,13 @@ fn check_overlay_path(path: &Path) -> Result<(), RootfsError> {
     }
 }
 
-/// Checks the spec's own paths and hostname.
+/// Checks the spec's own paths, the workspace's host directory and the hostname.
 fn check_spec(spec: &RootfsSpec) -> Result<(), RootfsError> {
-    let paths = [&spec.root, &spec.scratch, &spec.workspace];
-    for path in paths {
+    let mut paths = vec![spec.root.as_path(), spec.scratch.as_path()];
+    paths.extend(spec.workspace.state_dirs());
+    for &path in &paths {
         let invalid = |reason| RootfsError::InvalidSpecPath {
-            path: path.clone(),
+            path: path.to_path_buf(),
             reason,
         };
         let names = normal_components(path).map_err(invalid)?;
@@ -1220,6 +1455,14 @@ fn check_spec(spec: &RootfsSpec) -> Result<(), RootfsError> {
             }
         }
     }
+    if let Workspace::Overlay {
+        lower, upper, work, ..
+    } = &spec.workspace
+    {
+        check_workspace_lower(lower, &paths)?;
+        check_overlay_path(upper)?;
+        check_overlay_path(work)?;
+    }
     let h = &spec.hostname;
     let valid_hostname = !h.is_empty()
         && h.len() <= HOST_NAME_MAX
@@ -1232,6 +1475,70 @@ fn check_spec(spec: &RootfsSpec) -> Result<(), RootfsError> {
         });
     }
     Ok(())
+}
+
+/// Checks the host directory of a copy-on-write workspace against the sandbox's own
+/// directories: seen through the overlay, they would expose the sandbox's state (or, for the
+/// upper and work directories, make a loop overlayfs refuses).
+fn check_workspace_lower(lower: &Path, own_dirs: &[&Path]) -> Result<(), RootfsError> {
+    let invalid = |reason| RootfsError::InvalidWorkspaceSource {
+        path: lower.to_path_buf(),
+        reason,
+    };
+    let names = normal_components(lower).map_err(invalid)?;
+    if names.is_empty() {
+        return Err(invalid(PathProblem::Root));
+    }
+    if own_dirs
+        .iter()
+        .any(|own| own.starts_with(lower) || lower.starts_with(own))
+    {
+        return Err(invalid(PathProblem::Overlap));
+    }
+    check_overlay_path(lower)
+}
+
+/// Checks the host directory a copy-on-write workspace shows, before the sandbox starts (it may
+/// have gone while the sandbox slept): absolute and normalized (as `std::fs::canonicalize`
+/// returns it), an existing directory, free of what overlayfs cannot take (`,`, `:`, `\`), and
+/// apart from sandpit's `state_dir` (inside it or around it, the sandbox would see agent
+/// sockets and records).
+pub fn validate_workspace_source(lower: &Path, state_dir: &Path) -> Result<(), RootfsError> {
+    let invalid = |reason| RootfsError::InvalidWorkspaceSource {
+        path: lower.to_path_buf(),
+        reason,
+    };
+    let names = normal_components(lower).map_err(invalid)?;
+    if names.is_empty() {
+        return Err(invalid(PathProblem::Root));
+    }
+    if lower.starts_with(state_dir) || state_dir.starts_with(lower) {
+        return Err(invalid(PathProblem::StateDir));
+    }
+    check_overlay_path(lower)?;
+    let meta = std::fs::metadata(lower).map_err(|source| RootfsError::WorkspaceSource {
+        path: lower.to_path_buf(),
+        source,
+    })?;
+    if !meta.is_dir() {
+        return Err(RootfsError::WorkspaceSource {
+            path: lower.to_path_buf(),
+            source: io::ErrorKind::NotADirectory.into(),
+        });
+    }
+    Ok(())
+}
+
+/// The mapping that shows the host directory of a copy-on-write workspace as root's: its
+/// owner (uid and gid of the directory itself) → 0, or `None` when root owns it already.
+/// Taken when the sandbox starts, so a wake follows a change of owner.
+pub fn workspace_idmap(lower: &Path) -> Result<Option<IdMap>, RootfsError> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(lower).map_err(|source| RootfsError::WorkspaceSource {
+        path: lower.to_path_buf(),
+        source,
+    })?;
+    Ok(IdMap::owner_to_root(meta.uid(), meta.gid()))
 }
 
 /// Refuses extra mounts that coincide or nest: mounting one inside another would create its

@@ -1,14 +1,18 @@
 //! Thin, safe wrappers over the raw system calls sandpit needs beyond what `nix` offers safely.
 //!
-//! This is the crate's seam to the kernel: every `unsafe` block outside the rootfs, seccomp and
+//! This is the crate's seam to the kernel: every `unsafe` block outside the seccomp and
 //! capability modules lives here, each with the invariant it relies on.
 
+use std::ffi::{CStr, CString};
 use std::fs::File;
-use std::io::Read;
+use std::io::{self, Read, Write};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
 use std::time::Duration;
 
 use nix::errno::Errno;
+use nix::fcntl::OFlag;
 use nix::sys::signal::Signal;
 use nix::sys::wait::{WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
@@ -283,4 +287,238 @@ pub fn kill_and_wait(pid: u32, start_time: u64, timeout: Duration) -> Result<(),
 pub fn shutdown_socket(fd: BorrowedFd<'_>) {
     // Already shut down or closed by the peer: nothing more to do.
     let _ = nix::sys::socket::shutdown(fd.as_raw_fd(), nix::sys::socket::Shutdown::Both);
+}
+
+/// `struct mount_attr` from `<linux/mount.h>` (`MOUNT_ATTR_SIZE_VER0`), for [`mount_setattr`].
+#[repr(C)]
+#[derive(Debug, Default)]
+pub struct MountAttr {
+    /// `MOUNT_ATTR_*` flags to set.
+    pub attr_set: u64,
+    /// `MOUNT_ATTR_*` flags to clear.
+    pub attr_clr: u64,
+    /// Propagation type (`MS_PRIVATE`, …), 0 to leave it.
+    pub propagation: u64,
+    /// With `MOUNT_ATTR_IDMAP`: the user namespace whose mappings the mount takes.
+    pub userns_fd: u64,
+}
+
+// Constants from `<linux/mount.h>` and `<linux/fcntl.h>`, defined here rather than taken from
+// `libc`, whose releases added them late.
+/// `MOUNT_ATTR_RDONLY`: refuse writes.
+pub const MOUNT_ATTR_RDONLY: u64 = 0x1;
+/// `MOUNT_ATTR_NOSUID`: ignore setuid/setgid bits and file capabilities.
+pub const MOUNT_ATTR_NOSUID: u64 = 0x2;
+/// `MOUNT_ATTR_NODEV`: refuse to open device nodes.
+pub const MOUNT_ATTR_NODEV: u64 = 0x4;
+/// `MOUNT_ATTR_NOEXEC`: refuse to execute files.
+pub const MOUNT_ATTR_NOEXEC: u64 = 0x8;
+/// Idmap the mount with the mappings of [`MountAttr::userns_fd`] (Linux 5.12+).
+const MOUNT_ATTR_IDMAP: u64 = 0x0010_0000;
+/// `AT_RECURSIVE` from `<linux/fcntl.h>`: also every mount below.
+pub const AT_RECURSIVE: libc::c_uint = 0x8000;
+/// `OPEN_TREE_CLONE` from `<linux/mount.h>`: a detached copy of the mount, not the mount itself.
+const OPEN_TREE_CLONE: libc::c_uint = 0x1;
+/// `OPEN_TREE_CLOEXEC` from `<linux/mount.h>` (defined as `O_CLOEXEC`).
+const OPEN_TREE_CLOEXEC: libc::c_uint = libc::O_CLOEXEC as libc::c_uint;
+/// `MOVE_MOUNT_F_EMPTY_PATH` from `<linux/mount.h>`: the source is the fd itself.
+const MOVE_MOUNT_F_EMPTY_PATH: libc::c_uint = 0x4;
+
+/// `mount_setattr(2)` (Linux 5.12+) on `path` relative to `dirfd` (with `AT_EMPTY_PATH` and an
+/// empty path: the mount `dirfd` refers to).
+pub fn mount_setattr(
+    dirfd: BorrowedFd<'_>,
+    path: &CStr,
+    flags: libc::c_uint,
+    attr: &MountAttr,
+) -> Result<(), Errno> {
+    // SAFETY: mount_setattr reads `size_of::<MountAttr>()` bytes from `attr`, a live, properly
+    // laid out `struct mount_attr` (repr(C), four u64s: MOUNT_ATTR_SIZE_VER0), and reads the
+    // NUL-terminated `path`; both outlive the call and neither is written. `dirfd` is borrowed,
+    // so it stays open for the call.
+    let res = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            dirfd.as_raw_fd(),
+            path.as_ptr(),
+            flags,
+            attr as *const MountAttr,
+            std::mem::size_of::<MountAttr>(),
+        )
+    };
+    Errno::result(res).map(drop)
+}
+
+fn c_path(path: &Path) -> Result<CString, Errno> {
+    CString::new(path.as_os_str().as_bytes()).map_err(|_| Errno::EINVAL)
+}
+
+/// A detached copy of the mount at `path` (only that mount, not those below it), to be
+/// changed with [`set_mount_idmap`] and attached with [`move_mount`]: `open_tree(2)` with
+/// `OPEN_TREE_CLONE` (Linux 5.2+). Dropping the fd unmounts the copy unless it was attached.
+pub fn open_tree_clone(path: &Path) -> Result<OwnedFd, Errno> {
+    let path = c_path(path)?;
+    // SAFETY: open_tree reads the NUL-terminated `path`, which outlives the call, and returns a
+    // new fd or -1; no other memory is passed.
+    let fd = unsafe {
+        libc::syscall(
+            libc::SYS_open_tree,
+            libc::AT_FDCWD,
+            path.as_ptr(),
+            OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC,
+        )
+    };
+    let fd = Errno::result(fd)?;
+    let fd = libc::c_int::try_from(fd).map_err(|_| Errno::EBADF)?;
+    // SAFETY: the kernel just returned this fd to us; nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Idmaps the detached mount `mount` (from [`open_tree_clone`]) with the mappings of the user
+/// namespace `userns`. The direction is the reverse of a process's: a file whose on-disk owner
+/// is X is shown owned by the id that `userns` maps X (taken as an id inside it) to, outside;
+/// ids it does not map show as the overflow id (65534).
+///
+/// `EINVAL`, `EPERM` or `EOPNOTSUPP` mean the filesystem (or the kernel) does not do idmapped
+/// mounts.
+pub fn set_mount_idmap(mount: BorrowedFd<'_>, userns: BorrowedFd<'_>) -> Result<(), Errno> {
+    let fd = u64::try_from(userns.as_raw_fd()).map_err(|_| Errno::EBADF)?;
+    let attr = MountAttr {
+        attr_set: MOUNT_ATTR_IDMAP,
+        userns_fd: fd,
+        ..MountAttr::default()
+    };
+    mount_setattr(mount, c"", libc::AT_EMPTY_PATH as libc::c_uint, &attr)
+}
+
+/// Attaches the detached mount `mount` at `target`: `move_mount(2)` (Linux 5.2+).
+pub fn move_mount(mount: BorrowedFd<'_>, target: &Path) -> Result<(), Errno> {
+    let target = c_path(target)?;
+    // SAFETY: move_mount reads the two NUL-terminated paths (an empty literal and `target`),
+    // which outlive the call; `mount` is borrowed, so it stays open for the call.
+    let res = unsafe {
+        libc::syscall(
+            libc::SYS_move_mount,
+            mount.as_raw_fd(),
+            c"".as_ptr(),
+            libc::AT_FDCWD,
+            target.as_ptr(),
+            MOVE_MOUNT_F_EMPTY_PATH,
+        )
+    };
+    Errno::result(res).map(drop)
+}
+
+/// A failure to make the user namespace of an idmapped mount.
+#[derive(Debug, thiserror::Error)]
+#[error("failed to {what}")]
+pub struct UserNamespaceError {
+    /// Which step.
+    pub what: &'static str,
+    /// The cause.
+    #[source]
+    pub source: io::Error,
+}
+
+/// Makes a user namespace whose only mappings are uid `uid` inside → 0 outside and gid `gid`
+/// inside → 0 outside (map lines `uid 0 1`, `gid 0 1`; `setgroups` denied), and returns a handle
+/// on it. Given to [`set_mount_idmap`], it shows files owned by `uid`:`gid` on disk as root's.
+///
+/// A process cannot write its own mappings into a user namespace it just entered without
+/// privilege there, so a helper is forked: it unshares `CLONE_NEWUSER`, reports its pid and
+/// waits; this process (holding `CAP_SETUID`/`CAP_SETGID` in the host's namespace) writes the
+/// helper's `uid_map`, `setgroups` and `gid_map`, opens its `ns/user`, and then lets it exit
+/// and reaps it. The namespace lives on through the returned fd (and, once idmapped, the
+/// mount). Forks: only for the single-threaded init (see [`fork_single_threaded`]).
+pub fn id_mapping_user_namespace(uid: u32, gid: u32) -> Result<OwnedFd, UserNamespaceError> {
+    let failed = |what| {
+        move |source: Errno| UserNamespaceError {
+            what,
+            source: source.into(),
+        }
+    };
+    let (report_read, report_write) =
+        nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(failed("create a pipe"))?;
+    let (release_read, release_write) =
+        nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(failed("create a pipe"))?;
+    match fork_single_threaded().map_err(failed("fork the user namespace helper"))? {
+        Forked::Child => {
+            drop(report_read);
+            drop(release_write);
+            hold_new_user_namespace(report_write, release_read)
+        }
+        Forked::Parent(helper) => {
+            drop(report_write);
+            drop(release_read);
+            let result = map_helper_ids(report_read, uid, gid);
+            // End of file on its pipe lets the helper exit, whatever happened above.
+            drop(release_write);
+            while let Err(Errno::EINTR) = nix::sys::wait::waitpid(helper, None) {}
+            result
+        }
+    }
+}
+
+/// The parent's side of [`id_mapping_user_namespace`]: reads the helper's report, writes its
+/// mappings and opens its namespace.
+fn map_helper_ids(report: OwnedFd, uid: u32, gid: u32) -> Result<OwnedFd, UserNamespaceError> {
+    let failed = |what| move |source: io::Error| UserNamespaceError { what, source };
+    let mut line = String::new();
+    File::from(report)
+        .take(64)
+        .read_to_string(&mut line)
+        .map_err(failed("read the user namespace helper's report"))?;
+    let pid = match line.trim().split_once(' ') {
+        Some(("pid", pid)) => pid.parse::<u32>().ok(),
+        Some(("errno", errno)) => {
+            let errno = errno.parse().unwrap_or(libc::EIO);
+            return Err(failed("unshare a user namespace")(
+                io::Error::from_raw_os_error(errno),
+            ));
+        }
+        _ => None,
+    };
+    let Some(pid) = pid else {
+        return Err(failed("read the user namespace helper's report")(
+            io::Error::new(io::ErrorKind::InvalidData, format!("{line:?}")),
+        ));
+    };
+    // The helper is this process's child and waits for the pipe to close, so its pid cannot be
+    // reused meanwhile. `setgroups` comes before `gid_map`, as the kernel requires of writers
+    // without privilege (and nobody inside may ever call setgroups anyway).
+    let proc = Path::new("/proc").join(pid.to_string());
+    let write = |file: &str, text: String| {
+        // One write(2): the kernel takes a map only whole, at offset 0.
+        File::options()
+            .write(true)
+            .open(proc.join(file))
+            .and_then(|mut f| f.write_all(text.as_bytes()))
+    };
+    write("uid_map", format!("{uid} 0 1\n")).map_err(failed("write the uid map"))?;
+    write("setgroups", "deny\n".to_string()).map_err(failed("deny setgroups"))?;
+    write("gid_map", format!("{gid} 0 1\n")).map_err(failed("write the gid map"))?;
+    let ns = File::open(proc.join("ns/user")).map_err(failed("open the user namespace"))?;
+    Ok(OwnedFd::from(ns))
+}
+
+/// The helper's side of [`id_mapping_user_namespace`]: reports its pid as `/proc` numbers it
+/// (the init is PID 1 of its own pid namespace while `/proc` is still the host's, so the pid
+/// `fork` returned would name another process there) and enters a new user namespace, then
+/// waits for end of file on `release` and exits without running any destructor or exit
+/// handler of the parent's state.
+fn hold_new_user_namespace(report: OwnedFd, release: OwnedFd) -> ! {
+    let line = match std::fs::read_link("/proc/self") {
+        Ok(pid) => match nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWUSER) {
+            Ok(()) => format!("pid {}\n", pid.display()),
+            Err(errno) => format!("errno {}\n", errno as i32),
+        },
+        Err(e) => format!("errno {}\n", e.raw_os_error().unwrap_or(libc::EIO)),
+    };
+    let _ = nix::unistd::write(&report, line.as_bytes());
+    drop(report);
+    let mut byte = [0u8; 1];
+    while let Err(Errno::EINTR) = nix::unistd::read(&release, &mut byte) {}
+    // SAFETY: _exit takes an integer and ends the process at once; it touches no memory of ours
+    // (on purpose: exit handlers and buffered output belong to the parent).
+    unsafe { libc::_exit(0) }
 }

@@ -87,6 +87,38 @@ pub struct SandboxOptions {
     pub keep_alive: bool,
     /// Environment variables of every command.
     pub env: Vec<(String, String)>,
+    /// A host directory that `/workspace` shows copy-on-write (default `None`: an empty workspace
+    /// of the sandbox's own). Commands see every file and may create, change, delete and rename
+    /// whatever file permissions allow (see below); the writes go to the sandbox's own layer on
+    /// disk (in the state directory), survive its sleeps and vanish with it; the host directory is
+    /// never written. Setting it up is one overlay mount (two for a tree a user owns), whatever the
+    /// size of the tree.
+    ///
+    /// It must be an absolute path to an existing directory, apart from the state directory,
+    /// without `,`, `:` or `\` (overlayfs cannot take them); otherwise `get` fails with
+    /// [`crate::runtime::RuntimeError::InvalidWorkspace`]. Symlinks are resolved once, at creation.
+    /// Like every option it is fixed then: a later `get` of the same id with another directory gets
+    /// the existing sandbox, its view and its writes unchanged.
+    ///
+    /// Owners: commands run as a uid 0 without capabilities, which may change only what it owns
+    /// (or what modes let anyone change). So when the directory belongs to someone else (a
+    /// developer's checkout owned by uid 1000, say), the tree is shown through an idmapped mount
+    /// in which that owner (the uid and gid of the directory itself, looked up at every start)
+    /// appears as root: `stat` says 0, and commands may change, create and delete files as the
+    /// owner could; what they write belongs to root, in the sandbox's layer. Entries of any other
+    /// owner (uid 0 on the host included) then appear as the overflow id 65534 and cannot be
+    /// changed, whatever their modes. Where the kernel or the filesystem cannot idmap (Linux
+    /// before 5.19, user namespaces disabled, filesystems such as ramfs), the sandbox still
+    /// starts, showing the host owners, with a warning in its `agent.log`: files another user owns
+    /// can then be changed only as far as their modes let others, and only the entries right in
+    /// `/workspace` (which belongs to uid 0) can be added, removed or renamed. A tree root owns
+    /// needs none of this.
+    ///
+    /// Also: mounts below the directory are not seen; renaming a directory that comes from the
+    /// host fails with `EXDEV` (`mv` copies instead). Changes to the host directory while the
+    /// sandbox runs may or may not show (overlayfs leaves that undefined); changes made while it
+    /// sleeps show after it wakes, except where the sandbox has written.
+    pub workspace_from: Option<PathBuf>,
 }
 
 impl Default for SandboxOptions {
@@ -98,6 +130,7 @@ impl Default for SandboxOptions {
             sleep_after: Duration::from_secs(600),
             keep_alive: false,
             env: Vec::new(),
+            workspace_from: None,
         }
     }
 }
@@ -111,6 +144,7 @@ impl SandboxOptions {
             sleep_after: (!self.keep_alive).then_some(self.sleep_after),
             env: self.env.clone(),
             unset_env: Vec::new(),
+            workspace_from: self.workspace_from.clone(),
         }
     }
 }

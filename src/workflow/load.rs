@@ -68,6 +68,16 @@ fn finish(
     source: &str,
     parsed: Result<Node, Vec<yaml::YamlError>>,
 ) -> (Option<Workflow>, Vec<Diagnostic>) {
+    read_document(source, parsed, |loader, root| loader.workflow(path, root))
+}
+
+/// Reads a parsed document with `read` (the workflow, or an action's metadata) and returns
+/// what it built when there is no error, with every diagnostic in file order.
+pub(super) fn read_document<T>(
+    source: &str,
+    parsed: Result<Node, Vec<yaml::YamlError>>,
+    read: impl FnOnce(&mut Loader<'_>, &Node) -> Option<T>,
+) -> (Option<T>, Vec<Diagnostic>) {
     let root = match parsed {
         Ok(root) => root,
         Err(errors) => return (None, errors.into_iter().map(Diagnostic::from).collect()),
@@ -76,7 +86,7 @@ fn finish(
         source,
         diagnostics: Vec::new(),
     };
-    let workflow = loader.workflow(path, &root);
+    let read = read(&mut loader, &root);
     let mut diagnostics = loader.diagnostics;
     diagnostics.sort_by(|a, b| {
         (a.span.start.offset, a.span.end.offset, &a.message).cmp(&(
@@ -88,7 +98,7 @@ fn finish(
     // An alias copies its anchor's nodes with their spans: report what is in them once.
     diagnostics.dedup();
     let failed = diagnostics.iter().any(Diagnostic::is_error);
-    (workflow.filter(|_| !failed), diagnostics)
+    (read.filter(|_| !failed), diagnostics)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -97,7 +107,7 @@ fn finish(
 /// Where an expression stands: the workflow key as GitHub's "Context availability" table
 /// names it, the contexts available there, and the special functions.
 #[derive(Debug, Clone, Copy)]
-struct Place {
+pub(super) struct Place {
     key: &'static str,
     contexts: &'static [&'static str],
     status_functions: bool,
@@ -105,7 +115,7 @@ struct Place {
 }
 
 impl Place {
-    const fn new(key: &'static str, contexts: &'static [&'static str]) -> Place {
+    pub(super) const fn new(key: &'static str, contexts: &'static [&'static str]) -> Place {
         Place {
             key,
             contexts,
@@ -115,16 +125,16 @@ impl Place {
     }
 
     /// A key that takes no expression at all.
-    const fn none(key: &'static str) -> Place {
+    pub(super) const fn none(key: &'static str) -> Place {
         Place::new(key, &[])
     }
 
-    const fn with_hash_files(mut self) -> Place {
+    pub(super) const fn with_hash_files(mut self) -> Place {
         self.hash_files = true;
         self
     }
 
-    const fn with_status_functions(mut self) -> Place {
+    pub(super) const fn with_status_functions(mut self) -> Place {
         self.status_functions = true;
         self
     }
@@ -292,6 +302,35 @@ const STEP_KEYS: &[&str] = &[
     "parallel",
 ];
 
+/// What the steps being read may hold: their keys, the places their expressions stand in, and
+/// whether a `run` step must name its `shell`. A job's steps follow the workflow schema
+/// ([`JOB_STEPS`]); a composite action's follow the action schema (`action.rs`).
+pub(super) struct StepRules {
+    pub keys: &'static [&'static str],
+    pub name: Place,
+    pub condition: Place,
+    pub run: Place,
+    pub working_directory: Place,
+    pub with: Place,
+    pub env: Place,
+    pub continue_on_error: Place,
+    pub timeout_minutes: Place,
+    pub shell_required: bool,
+}
+
+const JOB_STEPS: StepRules = StepRules {
+    keys: STEP_KEYS,
+    name: places::STEP_NAME,
+    condition: places::STEP_IF,
+    run: places::STEP_RUN,
+    working_directory: places::STEP_WORKING_DIRECTORY,
+    with: places::STEP_WITH,
+    env: places::STEP_ENV,
+    continue_on_error: places::STEP_CONTINUE_ON_ERROR,
+    timeout_minutes: places::STEP_TIMEOUT_MINUTES,
+    shell_required: false,
+};
+
 #[rustfmt::skip]
 const PERMISSION_SCOPES: &[&str] = &[
     "actions", "artifact-metadata", "attestations", "checks", "contents", "copilot-requests",
@@ -389,14 +428,14 @@ const EVENTS: &[EventSpec] = &[
 
 /// A scalar as the YAML core schema resolves it.
 #[derive(Debug, Clone, Copy, PartialEq)]
-enum Lit<'a> {
+pub(super) enum Lit<'a> {
     Null,
     Bool(bool),
     Number(f64),
     Str(&'a str),
 }
 
-fn literal(node: &Node) -> Option<Lit<'_>> {
+pub(super) fn literal(node: &Node) -> Option<Lit<'_>> {
     Some(match node.resolve()? {
         Resolved::Null => Lit::Null,
         Resolved::Bool(b) => Lit::Bool(b),
@@ -531,22 +570,22 @@ fn anchors(source: &str, node: &Node, text: &str) -> Vec<Anchor> {
 // ---------------------------------------------------------------------------------------------
 // The loader
 
-struct Loader<'s> {
+pub(super) struct Loader<'s> {
     source: &'s str,
     diagnostics: Vec<Diagnostic>,
 }
 
 /// What the job being read makes available to its expressions.
 #[derive(Debug, Clone, Copy, Default)]
-struct JobScope {
+pub(super) struct JobScope {
     /// Whether the job has `strategy.matrix` (else the `matrix` context is not available).
-    has_matrix: bool,
+    pub has_matrix: bool,
 }
 
 /// The checked entries of a mapping: key text, key node, value node, in order.
-type Entries<'n> = Vec<(Cow<'n, str>, &'n Node, &'n Node)>;
+pub(super) type Entries<'n> = Vec<(Cow<'n, str>, &'n Node, &'n Node)>;
 
-fn find<'n>(entries: &Entries<'n>, key: &str) -> Option<&'n Node> {
+pub(super) fn find<'n>(entries: &Entries<'n>, key: &str) -> Option<&'n Node> {
     entries
         .iter()
         .find(|(k, _, _)| k == key)
@@ -561,17 +600,17 @@ fn find_key<'n>(entries: &Entries<'n>, key: &str) -> Option<&'n Node> {
 }
 
 impl Loader<'_> {
-    fn error(&mut self, span: Span, message: impl Into<String>) -> &mut Diagnostic {
+    pub(super) fn error(&mut self, span: Span, message: impl Into<String>) -> &mut Diagnostic {
         self.diagnostics.push(Diagnostic::error(span, message));
         self.diagnostics.last_mut().expect("just pushed")
     }
 
-    fn warning(&mut self, span: Span, message: impl Into<String>) -> &mut Diagnostic {
+    pub(super) fn warning(&mut self, span: Span, message: impl Into<String>) -> &mut Diagnostic {
         self.diagnostics.push(Diagnostic::warning(span, message));
         self.diagnostics.last_mut().expect("just pushed")
     }
 
-    fn type_error(&mut self, node: &Node, what: &str, expected: &str) {
+    pub(super) fn type_error(&mut self, node: &Node, what: &str, expected: &str) {
         self.error(
             node.span,
             format!("{what} must be {expected}, found {}", node.describe()),
@@ -580,7 +619,12 @@ impl Loader<'_> {
 
     /// The entries of a mapping whose keys must be in `allowed` (empty: any key). Reports a
     /// wrong type and each unknown key (with the closest known key as a hint).
-    fn mapping<'n>(&mut self, node: &'n Node, what: &str, allowed: &[&str]) -> Option<Entries<'n>> {
+    pub(super) fn mapping<'n>(
+        &mut self,
+        node: &'n Node,
+        what: &str,
+        allowed: &[&str],
+    ) -> Option<Entries<'n>> {
         let NodeKind::Map(pairs) = &node.kind else {
             self.type_error(node, what, "a mapping");
             return None;
@@ -613,7 +657,12 @@ impl Loader<'_> {
 
     /// A scalar taken as a string (numbers, booleans and null converted as GitHub converts
     /// them). `non_empty`: an empty string is an error.
-    fn string(&mut self, node: &Node, what: &str, non_empty: bool) -> Option<Spanned<String>> {
+    pub(super) fn string(
+        &mut self,
+        node: &Node,
+        what: &str,
+        non_empty: bool,
+    ) -> Option<Spanned<String>> {
         let Some(lit) = literal(node) else {
             self.type_error(node, what, "a string");
             return None;
@@ -627,7 +676,7 @@ impl Loader<'_> {
     }
 
     /// A string where no expression is allowed.
-    fn plain_string(
+    pub(super) fn plain_string(
         &mut self,
         node: &Node,
         what: &str,
@@ -676,7 +725,7 @@ impl Loader<'_> {
     }
 
     /// A string that may hold expressions, checked against `place`.
-    fn template(
+    pub(super) fn template(
         &mut self,
         node: &Node,
         what: &str,
@@ -930,7 +979,13 @@ impl Loader<'_> {
     }
 
     /// An `env` map: non-empty names, string values; or one expression.
-    fn env(&mut self, node: &Node, what: &str, place: Place, scope: JobScope) -> Option<Env> {
+    pub(super) fn env(
+        &mut self,
+        node: &Node,
+        what: &str,
+        place: Place,
+        scope: JobScope,
+    ) -> Option<Env> {
         if let Some(Lit::Str(s)) = literal(node) {
             if contains_expression(s) {
                 let expr = self.template(node, what, place, scope)?;
@@ -1896,7 +1951,7 @@ impl Loader<'_> {
                     snapshot.is_some()
                 }
                 "steps" => {
-                    steps = self.steps(value, scope);
+                    steps = self.steps(value, &JOB_STEPS, scope);
                     steps.is_some()
                 }
                 "uses" => {
@@ -2564,25 +2619,31 @@ impl Loader<'_> {
     // -----------------------------------------------------------------------------------------
     // Steps
 
-    fn steps(&mut self, node: &Node, scope: JobScope) -> Option<Vec<Step>> {
+    pub(super) fn steps(
+        &mut self,
+        node: &Node,
+        rules: &StepRules,
+        scope: JobScope,
+    ) -> Option<Vec<Step>> {
         let NodeKind::Seq(items) = &node.kind else {
             self.type_error(node, "`steps`", "a sequence");
             return None;
         };
         let mut ids = Vec::new();
-        self.step_list(items, scope, &mut ids)
+        self.step_list(items, rules, scope, &mut ids)
     }
 
     fn step_list(
         &mut self,
         items: &[Node],
+        rules: &StepRules,
         scope: JobScope,
         ids: &mut Vec<Spanned<String>>,
     ) -> Option<Vec<Step>> {
         let mut steps = Vec::with_capacity(items.len());
         let mut ok = true;
         for item in items {
-            match self.step(item, scope, ids) {
+            match self.step(item, rules, scope, ids) {
                 Some(step) => steps.push(step),
                 None => ok = false,
             }
@@ -2593,10 +2654,11 @@ impl Loader<'_> {
     fn step(
         &mut self,
         node: &Node,
+        rules: &StepRules,
         scope: JobScope,
         ids: &mut Vec<Spanned<String>>,
     ) -> Option<Step> {
-        let entries = self.mapping(node, "a step", STEP_KEYS)?;
+        let entries = self.mapping(node, "a step", rules.keys)?;
         let mut ok = true;
         let start = Span::point(node.span.start);
 
@@ -2677,6 +2739,12 @@ impl Loader<'_> {
                 self.error(key_node.span, message);
             }
         }
+        if action == "run" && rules.shell_required && find(&entries, "shell").is_none() {
+            ok = false;
+            self.error(start, "a `run` step of a composite action needs a `shell`")
+                .help =
+                Some("add `shell: bash` (composite actions have no default shell)".to_owned());
+        }
 
         let mut step = Step {
             span: node.span,
@@ -2706,15 +2774,15 @@ impl Loader<'_> {
                     step.id.is_some()
                 }
                 "name" => {
-                    step.name = self.template(value, &item, places::STEP_NAME, scope);
+                    step.name = self.template(value, &item, rules.name, scope);
                     step.name.is_some()
                 }
                 "if" => {
-                    step.condition = self.condition(value, &item, places::STEP_IF, scope);
+                    step.condition = self.condition(value, &item, rules.condition, scope);
                     step.condition.is_some()
                 }
                 "run" => {
-                    run = self.template(value, &item, places::STEP_RUN, scope);
+                    run = self.template(value, &item, rules.run, scope);
                     if run.as_ref().is_some_and(|r| r.text.trim().is_empty()) {
                         self.error(value.span, "`run` must not be empty");
                         run = None;
@@ -2726,8 +2794,7 @@ impl Loader<'_> {
                     shell.is_some()
                 }
                 "working-directory" => {
-                    working_directory =
-                        self.template(value, &item, places::STEP_WORKING_DIRECTORY, scope);
+                    working_directory = self.template(value, &item, rules.working_directory, scope);
                     if working_directory
                         .as_ref()
                         .is_some_and(|w| w.text.is_empty())
@@ -2741,14 +2808,14 @@ impl Loader<'_> {
                     uses = self.action_ref(value);
                     uses.is_some()
                 }
-                "with" => match self.template_map(value, &item, places::STEP_WITH, scope) {
+                "with" => match self.template_map(value, &item, rules.with, scope) {
                     Some(w) => {
                         with = w;
                         true
                     }
                     None => false,
                 },
-                "env" => match self.env(value, &item, places::STEP_ENV, scope) {
+                "env" => match self.env(value, &item, rules.env, scope) {
                     Some(env) => {
                         step.env = env;
                         true
@@ -2757,12 +2824,11 @@ impl Loader<'_> {
                 },
                 "continue-on-error" => {
                     step.continue_on_error =
-                        self.boolean(value, &item, places::STEP_CONTINUE_ON_ERROR, scope);
+                        self.boolean(value, &item, rules.continue_on_error, scope);
                     step.continue_on_error.is_some()
                 }
                 "timeout-minutes" => {
-                    step.timeout_minutes =
-                        self.number(value, &item, places::STEP_TIMEOUT_MINUTES, scope);
+                    step.timeout_minutes = self.number(value, &item, rules.timeout_minutes, scope);
                     step.timeout_minutes.is_some()
                 }
                 "background" => match self.plain_boolean(value, &item) {
@@ -2804,7 +2870,7 @@ impl Loader<'_> {
                 },
                 "parallel" => {
                     if let NodeKind::Seq(items) = &value.kind {
-                        let steps = self.step_list(items, scope, ids);
+                        let steps = self.step_list(items, rules, scope, ids);
                         let fine = steps.is_some();
                         if let Some(steps) = steps {
                             action_value = Some(StepAction::Parallel(steps));
@@ -2865,7 +2931,7 @@ impl Loader<'_> {
             let first = first.span;
             self.error(
                 id.span,
-                format!("step id `{}` is used more than once in this job", id.value),
+                format!("step id `{}` is used more than once", id.value),
             )
             .notes
             .push((first, "first used here".to_owned()));

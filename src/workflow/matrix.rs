@@ -26,11 +26,20 @@
 //! Like GitHub, an axis without values, an empty include or exclude entry and an exclude key
 //! that is no axis are errors, and so is a matrix of more than [`MAX_COMBINATIONS`].
 //! [`instance_name`] names instances as GitHub's job list does.
+//!
+//! A dynamic matrix (one that holds expressions, see [`Matrix::Dynamic`]) is known when its
+//! job is ready: [`evaluate_dynamic`] evaluates its expressions against the job's contexts,
+//! [`spec_from_value`] reads the result as a [`MatrixSpec`], and [`expand`] expands it under
+//! the same rules and limits as a matrix written out ([`expand_dynamic`] does all three). As
+//! on GitHub, a dynamic matrix that yields no combination (`{}`, `{"include": []}`, an empty
+//! axis) fails its job rather than skipping it.
+//!
+//! [`Matrix::Dynamic`]: crate::workflow::model::Matrix::Dynamic
 
 #[cfg(test)]
 mod tests;
 
-use crate::workflow::expr::{format_number, Object, Value};
+use crate::workflow::expr::{format_number, ExprError, Object, Scope, Template, Value};
 
 /// The most combinations one matrix may produce (GitHub: "A matrix will generate a maximum of
 /// 256 jobs per workflow run").
@@ -40,6 +49,12 @@ pub const MAX_COMBINATIONS: usize = 256;
 /// document one; this bound keeps a hostile matrix (say 20 axes of 20 values) from taking
 /// minutes. Real matrices stay far below it.
 pub const MAX_PRODUCT: usize = 65_536;
+
+/// The most value comparisons one expansion may make: the product's size times the leaves of
+/// the `exclude` entries and of the axis values of the `include` entries. GitHub documents no
+/// such bound; this one keeps a hostile matrix (a large product against thousands of entries,
+/// easy to produce with `fromJSON`) from taking minutes, and real matrices stay far below it.
+pub const MAX_COMPARISONS: usize = 1 << 25;
 
 /// One entry of `include` or `exclude`: key/value pairs in source order.
 pub type Entry = Vec<(String, Value)>;
@@ -133,6 +148,59 @@ pub enum MatrixError {
     /// The axes multiply to more than [`MAX_PRODUCT`] combinations.
     #[error("the matrix axes multiply to more than {MAX_PRODUCT} combinations")]
     ProductTooLarge,
+    /// Matching the product against `include` and `exclude` would take more than
+    /// [`MAX_COMPARISONS`] comparisons.
+    #[error(
+        "the matrix is too large to expand: {product} combinations to match against \
+         {values} include and exclude values"
+    )]
+    TooManyComparisons {
+        /// The size of the product.
+        product: usize,
+        /// The leaves of the exclude entries and of the include entries' axis values.
+        values: usize,
+    },
+    /// A dynamic matrix's value is not an object.
+    #[error("the matrix must be an object, found {found}")]
+    NotAnObject {
+        /// The type found (`array`, `string`, …).
+        found: &'static str,
+    },
+    /// An axis of a dynamic matrix is not an array.
+    #[error("matrix axis `{key}` must be an array, found {found}")]
+    AxisNotAnArray {
+        /// The axis.
+        key: String,
+        /// The type found.
+        found: &'static str,
+    },
+    /// `include` or `exclude` of a dynamic matrix is not an array.
+    #[error("matrix `{key}` must be an array of objects, found {found}")]
+    EntriesNotAnArray {
+        /// `include` or `exclude`.
+        key: &'static str,
+        /// The type found.
+        found: &'static str,
+    },
+    /// An entry of `include` or `exclude` of a dynamic matrix is not an object.
+    #[error("matrix {key} entry {} must be an object, found {found}", .index + 1)]
+    EntryNotAnObject {
+        /// `include` or `exclude`.
+        key: &'static str,
+        /// The entry's position, from 0.
+        index: usize,
+        /// The type found.
+        found: &'static str,
+    },
+    /// An expression of a dynamic matrix failed to parse or to evaluate.
+    #[error("failed to evaluate matrix expression `{text}`")]
+    Expression {
+        /// The string the expression stands in, as written.
+        text: String,
+        /// Why.
+        #[source]
+        source: ExprError,
+    },
 }
 
 /// An include entry split into the part that selects combinations and the part it adds.
@@ -185,9 +253,23 @@ pub fn expand(spec: &MatrixSpec) -> Result<Vec<Combination>, MatrixError> {
     }
 
     let product = product_size(&spec.axes)?;
+    let values = spec
+        .exclude
+        .iter()
+        .flat_map(|entry| entry.iter().map(|(_, value)| value))
+        .chain(
+            rules
+                .iter()
+                .flat_map(|rule| rule.filter.iter().map(|(_, value)| *value)),
+        )
+        .fold(0usize, |sum, value| sum.saturating_add(leaves(value)));
+    if product.saturating_mul(values) > MAX_COMPARISONS {
+        return Err(MatrixError::TooManyComparisons { product, values });
+    }
     let mut combinations = Vec::new();
     let mut count = 0usize;
     for position in 0..product {
+        // Borrowed: only the combinations kept are copied.
         let values = nth_product(&spec.axes, product, position);
         if spec
             .exclude
@@ -196,19 +278,25 @@ pub fn expand(spec: &MatrixSpec) -> Result<Vec<Combination>, MatrixError> {
         {
             continue;
         }
+        count += 1;
+        let keep = count <= MAX_COMBINATIONS;
         let mut extra: Vec<(String, Value)> = Vec::new();
         for rule in &mut rules {
             if entry_matches(rule.filter.iter().copied(), &values) {
                 rule.matched = true;
-                for (key, value) in &rule.extra {
-                    set(&mut extra, key, value);
+                if keep {
+                    for (key, value) in &rule.extra {
+                        set(&mut extra, key, value);
+                    }
                 }
             }
         }
-        count += 1;
-        if count <= MAX_COMBINATIONS {
+        if keep {
             let named = values.len();
-            let mut values = values;
+            let mut values: Vec<(String, Value)> = values
+                .into_iter()
+                .map(|(key, value)| (key.to_owned(), value.clone()))
+                .collect();
             values.extend(extra);
             combinations.push(Combination { values, named });
         }
@@ -233,6 +321,111 @@ pub fn expand(spec: &MatrixSpec) -> Result<Vec<Combination>, MatrixError> {
         count if count > MAX_COMBINATIONS => Err(MatrixError::TooManyCombinations { count }),
         _ => Ok(combinations),
     }
+}
+
+/// Reads the value a dynamic matrix evaluated to (see [`evaluate_dynamic`]) as GitHub reads a
+/// matrix: an object whose `include` and `exclude` are arrays of objects and whose other keys
+/// are axes, each an array. The keys `include` and `exclude` are matched exactly, as in a
+/// matrix written out.
+///
+/// Only the types are checked here; [`expand`] reports what GitHub reports for a matrix
+/// written out: an empty axis, an empty entry, an exclude key that is no axis, a matrix that
+/// yields no combination (which fails the job) or too many.
+pub fn spec_from_value(value: &Value) -> Result<MatrixSpec, MatrixError> {
+    let Value::Object(object) = value else {
+        return Err(MatrixError::NotAnObject {
+            found: value.kind_name(),
+        });
+    };
+    let mut spec = MatrixSpec::default();
+    for (key, value) in object.iter() {
+        match key {
+            "include" => spec.include = entries("include", value)?,
+            "exclude" => spec.exclude = entries("exclude", value)?,
+            axis => match value {
+                Value::Array(values) => spec.axes.push((axis.to_owned(), values.to_vec())),
+                other => {
+                    return Err(MatrixError::AxisNotAnArray {
+                        key: axis.to_owned(),
+                        found: other.kind_name(),
+                    })
+                }
+            },
+        }
+    }
+    Ok(spec)
+}
+
+/// The entries of `include` or `exclude`: an array of objects.
+fn entries(key: &'static str, value: &Value) -> Result<Vec<Entry>, MatrixError> {
+    let Value::Array(items) = value else {
+        return Err(MatrixError::EntriesNotAnArray {
+            key,
+            found: value.kind_name(),
+        });
+    };
+    items
+        .iter()
+        .enumerate()
+        .map(|(index, item)| match item {
+            Value::Object(entry) => Ok(entry
+                .iter()
+                .map(|(key, value)| (key.to_owned(), value.clone()))
+                .collect()),
+            other => Err(MatrixError::EntryNotAnObject {
+                key,
+                index,
+                found: other.kind_name(),
+            }),
+        })
+        .collect()
+}
+
+/// Evaluates the expressions of a dynamic matrix (`value` of
+/// [`Matrix::Dynamic`](crate::workflow::model::Matrix::Dynamic): the matrix as written, each
+/// expression left as its string) against `scope`, the contexts of its job (`github`, `needs`,
+/// `vars`, `inputs`).
+///
+/// Every string that holds `${{` is evaluated as a template, wherever it stands (the whole
+/// matrix, an axis, `include`, an entry, a value inside one). A string that is exactly one
+/// `${{ }}` is replaced by the expression's value with its type (an array or object from
+/// `fromJSON`, a number, a boolean); any other is replaced by the string the template builds.
+/// Keys and the values the expressions produce are not evaluated again.
+///
+/// For `strategy: ${{ … }}` the loader leaves the whole strategy in `value`: its result is the
+/// strategy object, whose `matrix` is the matrix.
+pub fn evaluate_dynamic(value: &Value, scope: &Scope) -> Result<Value, MatrixError> {
+    Ok(match value {
+        Value::String(text) if text.contains("${{") => {
+            let failed = |source| MatrixError::Expression {
+                text: text.clone(),
+                source,
+            };
+            Template::parse(text)
+                .map_err(failed)?
+                .evaluate(scope)
+                .map_err(failed)?
+        }
+        Value::Array(items) => Value::array(
+            items
+                .iter()
+                .map(|item| evaluate_dynamic(item, scope))
+                .collect::<Result<_, _>>()?,
+        ),
+        Value::Object(object) => {
+            let mut evaluated = Object::new();
+            for (key, value) in object.iter() {
+                evaluated.insert(key, evaluate_dynamic(value, scope)?);
+            }
+            Value::object(evaluated)
+        }
+        other => other.clone(),
+    })
+}
+
+/// Expands a dynamic matrix: [`evaluate_dynamic`], [`spec_from_value`], then [`expand`].
+pub fn expand_dynamic(value: &Value, scope: &Scope) -> Result<Vec<Combination>, MatrixError> {
+    expand(&spec_from_value(&evaluate_dynamic(value, scope)?)?)
 }
 
 /// Keeps the combinations that `--matrix K:V` selects: for every key named in `wanted`, the
@@ -334,27 +527,35 @@ fn nth_product(
     axes: &[(String, Vec<Value>)],
     product: usize,
     position: usize,
-) -> Vec<(String, Value)> {
+) -> Vec<(&str, &Value)> {
     let mut block = product;
     axes.iter()
         .map(|(key, values)| {
             block /= values.len();
-            let value = &values[(position / block) % values.len()];
-            (key.clone(), value.clone())
+            (key.as_str(), &values[(position / block) % values.len()])
         })
         .collect()
+}
+
+/// How many leaves [`leaves_match`] compares for `value` (at least one).
+fn leaves(value: &Value) -> usize {
+    match value {
+        Value::Array(items) => items.iter().map(leaves).fold(1, usize::saturating_add),
+        Value::Object(object) => object.values().map(leaves).fold(1, usize::saturating_add),
+        _ => 1,
+    }
 }
 
 /// Whether a combination matches every pair of an entry (or an entry's filter part).
 fn entry_matches<'a>(
     mut pairs: impl Iterator<Item = (&'a str, &'a Value)>,
-    combination: &[(String, Value)],
+    combination: &[(&str, &Value)],
 ) -> bool {
     pairs.all(|(key, wanted)| {
         let actual = combination
             .iter()
             .find(|(k, _)| same_key(k, key))
-            .map(|(_, v)| v);
+            .map(|(_, v)| *v);
         leaves_match(wanted, actual.unwrap_or(&Value::Null))
     })
 }

@@ -1,6 +1,8 @@
 //! GitHub Actions workflows as data: YAML with positions, compiler-style diagnostics, the
-//! expression language (`${{ }}`), matrix expansion and event filter patterns.
+//! expression language (`${{ }}`), matrix expansion, event filter patterns and local actions'
+//! metadata files.
 
+pub mod action;
 pub mod diagnostic;
 pub mod expr;
 pub mod filters;

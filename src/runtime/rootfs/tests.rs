@@ -90,7 +90,9 @@ fn spec(mounts: Vec<BindMount>) -> RootfsSpec {
     RootfsSpec {
         root: PathBuf::from("/state/sandboxes/s1/root"),
         scratch: PathBuf::from("/state/sandboxes/s1/scratch"),
-        workspace: PathBuf::from("/state/workspaces/s1"),
+        workspace: Workspace::Bind {
+            dir: PathBuf::from("/state/workspaces/s1"),
+        },
         hostname: "s1.sandpit".to_string(),
         mounts,
         hidden: Vec::new(),
@@ -157,6 +159,7 @@ fn each_host_system_dir_gets_its_own_overlay() {
                 upper,
                 work,
                 target,
+                persistent: false,
             } => Some((lower.clone(), upper.clone(), work.clone(), target.clone())),
             _ => None,
         })
@@ -339,6 +342,269 @@ fn workspace_is_bound_nosuid_nodev() {
             recursive: false,
         }
     );
+}
+
+/// The spec of a sandbox whose /workspace shows `lower` copy-on-write.
+fn overlay_spec(lower: &str) -> RootfsSpec {
+    RootfsSpec {
+        workspace: Workspace::Overlay {
+            lower: PathBuf::from(lower),
+            upper: PathBuf::from("/state/sandboxes/s1/workspace-upper"),
+            work: PathBuf::from("/state/sandboxes/s1/workspace-work"),
+            idmap: None,
+        },
+        ..spec(vec![])
+    }
+}
+
+/// The spec of a sandbox whose /workspace shows `lower`, a tree owned by `uid`:`gid`.
+fn owned_overlay_spec(lower: &str, uid: u32, gid: u32) -> RootfsSpec {
+    let mut spec = overlay_spec(lower);
+    if let Workspace::Overlay { idmap, .. } = &mut spec.workspace {
+        *idmap = IdMap::owner_to_root(uid, gid);
+    }
+    spec
+}
+
+#[test]
+fn root_owned_tree_needs_no_idmap() {
+    assert_eq!(IdMap::owner_to_root(0, 0), None);
+    let steps = steps(&owned_overlay_spec("/home/dev/repo", 0, 0));
+    assert!(!steps.iter().any(|s| matches!(s, Step::IdmappedBind { .. })));
+    // The overlay takes the host directory itself as its lower layer.
+    assert!(steps.iter().any(|s| matches!(s,
+        Step::Overlay { lower, target, .. }
+            if *target == root("workspace") && lower == Path::new("/home/dev/repo"))));
+}
+
+#[test]
+fn a_tree_owned_by_a_user_is_the_lower_layer_through_an_idmapped_mount() {
+    let steps = steps(&owned_overlay_spec("/home/dev/repo", 1000, 1001));
+    let mapped = PathBuf::from("/state/sandboxes/s1/scratch/workspace-lower");
+    let i = position(&steps, |s| matches!(s, Step::IdmappedBind { .. }));
+    assert_eq!(
+        steps[i - 2..i + 3],
+        [
+            Step::MkDir {
+                path: root("workspace"),
+                mode: 0o755
+            },
+            Step::MkDir {
+                path: mapped.clone(),
+                mode: 0o700
+            },
+            Step::IdmappedBind {
+                from: PathBuf::from("/home/dev/repo"),
+                target: mapped.clone(),
+                idmap: IdMap {
+                    uid: 1000,
+                    gid: 1001
+                },
+            },
+            Step::Overlay {
+                lower: mapped,
+                upper: PathBuf::from("/state/sandboxes/s1/workspace-upper"),
+                work: PathBuf::from("/state/sandboxes/s1/workspace-work"),
+                target: root("workspace"),
+                persistent: true,
+            },
+            Step::Restrict {
+                target: root("workspace"),
+                restrictions: Restrictions {
+                    nosuid: true,
+                    nodev: true,
+                    ..Restrictions::default()
+                },
+                recursive: false,
+            },
+        ]
+    );
+    // The host directory is mounted once, through the idmapped copy.
+    let from_host = steps
+        .iter()
+        .filter(|s| format!("{s:?}").contains("/home/dev/repo"))
+        .count();
+    assert_eq!(from_host, 1);
+}
+
+#[test]
+fn the_idmapped_lower_layer_is_mounted_on_the_scratch_tmpfs_after_it_exists() {
+    let steps = steps(&owned_overlay_spec("/home/dev/repo", 1000, 1000));
+    let scratch = position(
+        &steps,
+        |s| matches!(s, Step::Tmpfs { target, .. } if target == Path::new("/state/sandboxes/s1/scratch")),
+    );
+    let idmapped = position(&steps, |s| matches!(s, Step::IdmappedBind { .. }));
+    let pivot = position(&steps, |s| matches!(s, Step::PivotRoot { .. }));
+    assert!(scratch < idmapped && idmapped < pivot);
+}
+
+#[test]
+fn either_owner_id_other_than_root_asks_for_an_idmap() {
+    for (uid, gid) in [(1000, 1000), (1000, 0), (0, 1000), (u32::MAX - 1, 5)] {
+        assert_eq!(
+            IdMap::owner_to_root(uid, gid),
+            Some(IdMap { uid, gid }),
+            "{uid}:{gid}"
+        );
+    }
+}
+
+#[test]
+fn the_owner_is_taken_from_the_host_directory() {
+    use std::os::unix::fs::MetadataExt;
+    let dir = tempfile::tempdir().unwrap();
+    let meta = std::fs::metadata(dir.path()).unwrap();
+    assert_eq!(
+        workspace_idmap(dir.path()).unwrap(),
+        IdMap::owner_to_root(meta.uid(), meta.gid())
+    );
+    let missing = dir.path().join("missing");
+    assert!(matches!(
+        workspace_idmap(&missing),
+        Err(RootfsError::WorkspaceSource { path, .. }) if path == missing
+    ));
+}
+
+#[test]
+fn workspace_from_a_host_dir_is_a_persistent_overlay_restricted_nosuid_nodev() {
+    let steps = steps(&overlay_spec("/home/dev/repo"));
+    let i = position(
+        &steps,
+        |s| matches!(s, Step::Overlay { target, .. } if *target == root("workspace")),
+    );
+    assert_eq!(
+        steps[i - 1..i + 2],
+        [
+            Step::MkDir {
+                path: root("workspace"),
+                mode: 0o755
+            },
+            Step::Overlay {
+                lower: PathBuf::from("/home/dev/repo"),
+                upper: PathBuf::from("/state/sandboxes/s1/workspace-upper"),
+                work: PathBuf::from("/state/sandboxes/s1/workspace-work"),
+                target: root("workspace"),
+                persistent: true,
+            },
+            Step::Restrict {
+                target: root("workspace"),
+                restrictions: Restrictions {
+                    nosuid: true,
+                    nodev: true,
+                    ..Restrictions::default()
+                },
+                recursive: false,
+            },
+        ]
+    );
+    // Nothing else of the workspace: no bind, and its layers are not on the scratch tmpfs.
+    assert!(!steps.iter().any(|s| matches!(s, Step::Bind { target, .. }
+        if *target == root("workspace"))));
+    assert!(!steps
+        .iter()
+        .any(|s| format!("{s:?}").contains("scratch/workspace")));
+}
+
+#[test]
+fn only_the_persistent_overlay_turns_off_features_that_remember_the_lower_layer() {
+    let (lower, upper, work) = (Path::new("/l"), Path::new("/u"), Path::new("/w"));
+    assert_eq!(
+        overlay_options(lower, upper, work, false),
+        "lowerdir=/l,upperdir=/u,workdir=/w"
+    );
+    assert_eq!(
+        overlay_options(lower, upper, work, true),
+        "lowerdir=/l,upperdir=/u,workdir=/w,redirect_dir=off,index=off,metacopy=off,xino=off"
+    );
+}
+
+#[test]
+fn workspace_lower_overlayfs_cannot_take_is_refused() {
+    for lower in [
+        "/home/dev/a,upperdir=/etc",
+        "/home/dev/a:b",
+        "/home/dev/a\\b",
+    ] {
+        let err = plan(&overlay_spec(lower), fake_host().path()).unwrap_err();
+        assert!(
+            matches!(&err, RootfsError::OverlayPath { path } if path == Path::new(lower)),
+            "{lower}: {err}"
+        );
+    }
+}
+
+#[test]
+fn workspace_lower_around_or_inside_the_sandbox_dirs_is_refused() {
+    for lower in [
+        "/state",
+        "/state/sandboxes/s1",
+        "/state/sandboxes/s1/root/x",
+    ] {
+        let err = plan(&overlay_spec(lower), fake_host().path()).unwrap_err();
+        assert!(
+            matches!(
+                &err,
+                RootfsError::InvalidWorkspaceSource {
+                    reason: PathProblem::Overlap,
+                    ..
+                }
+            ),
+            "{lower}: {err}"
+        );
+    }
+    for (lower, problem) in [
+        ("/", PathProblem::Root),
+        ("repo", PathProblem::NotAbsolute),
+        ("/home/dev/repo/", PathProblem::NotNormalized),
+    ] {
+        let err = plan(&overlay_spec(lower), fake_host().path()).unwrap_err();
+        let reason = match &err {
+            RootfsError::InvalidWorkspaceSource { reason, .. } => Some(*reason),
+            _ => None,
+        };
+        assert_eq!(reason, Some(problem), "{lower}: {err}");
+    }
+    // A sibling of the state directory is fine.
+    plan(&overlay_spec("/statehouse/repo"), fake_host().path()).unwrap();
+}
+
+#[test]
+fn workspace_source_must_be_an_existing_directory_apart_from_the_state_dir() {
+    let state = tempfile::tempdir().unwrap();
+    let host = tempfile::tempdir().unwrap();
+    validate_workspace_source(host.path(), state.path()).unwrap();
+
+    let problem = |lower: &Path| match validate_workspace_source(lower, state.path()) {
+        Err(RootfsError::InvalidWorkspaceSource { reason, .. }) => Some(reason),
+        Err(other) => panic!("unexpected error {other}"),
+        Ok(()) => None,
+    };
+    assert_eq!(problem(Path::new("repo")), Some(PathProblem::NotAbsolute));
+    assert_eq!(problem(state.path()), Some(PathProblem::StateDir));
+    assert_eq!(
+        problem(&state.path().join("sandboxes/other/workspace")),
+        Some(PathProblem::StateDir)
+    );
+    assert_eq!(
+        problem(state.path().parent().unwrap()),
+        Some(PathProblem::StateDir)
+    );
+
+    let file = host.path().join("file");
+    std::fs::write(&file, "x").unwrap();
+    for (lower, kind) in [
+        (file, io::ErrorKind::NotADirectory),
+        (host.path().join("missing"), io::ErrorKind::NotFound),
+    ] {
+        match validate_workspace_source(&lower, state.path()) {
+            Err(RootfsError::WorkspaceSource { path, source }) => {
+                assert_eq!(path, lower);
+                assert_eq!(source.kind(), kind, "{}", lower.display());
+            }
+            other => panic!("{}: unexpected {other:?}", lower.display()),
+        }
+    }
 }
 
 #[test]
@@ -604,4 +870,25 @@ fn apply_creates_exact_modes_and_names_the_failing_step() {
     assert!(std::fs::metadata(dir.path().join("a/b/c"))
         .unwrap()
         .is_file());
+}
+
+#[test]
+fn overlayfs_takes_idmapped_layers_from_linux_5_19() {
+    for (release, takes) in [
+        ("6.18.44-fc-v657", true),
+        ("6.1.0-27-amd64", true),
+        ("5.19.0", true),
+        ("5.18.19-arch1", false),
+        ("5.15.0-107-generic", false),
+        ("5.12.0", false),
+        ("4.19.322", false),
+        ("10.0", true),
+        ("", true),
+    ] {
+        assert_eq!(
+            overlayfs_takes_idmapped_layers(release),
+            takes,
+            "{release:?}"
+        );
+    }
 }

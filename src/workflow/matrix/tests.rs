@@ -725,3 +725,231 @@ fn errors_read_as_sentences() {
         .collect();
     report(rows.len(), failures);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Dynamic matrices
+
+/// The contexts the dynamic-matrix rows are evaluated against: `needs.setup.outputs.matrix`
+/// holds `output` (text, as job outputs are), and `inputs` holds a number, a boolean and a
+/// JSON list as text.
+fn dynamic_scope(output: &str) -> Scope {
+    let mut outputs = Object::new();
+    outputs.insert("matrix", Value::String(output.to_owned()));
+    let mut setup = Object::new();
+    setup.insert("outputs", Value::object(outputs));
+    let mut needs = Object::new();
+    needs.insert("setup", Value::object(setup));
+    let inputs = Value::from_json(r#"{"node": 18, "debug": true, "oses": "[\"a\", \"b\"]"}"#)
+        .expect("fixture JSON parses");
+    Scope::new()
+        .with_context("needs", Value::object(needs))
+        .with_context("inputs", inputs)
+}
+
+/// What a dynamic matrix (its value as written, in JSON) expands to against
+/// [`dynamic_scope`]: one line per combination, or the error.
+fn expanded_dynamic(written: &str, output: &str) -> Vec<String> {
+    let value = Value::from_json(written).expect("fixture JSON parses");
+    match expand_dynamic(&value, &dynamic_scope(output)) {
+        Ok(combinations) => combinations.iter().map(show_combination).collect(),
+        Err(error) => vec![format!("error: {error:?}")],
+    }
+}
+
+/// A whole-matrix expression, as the loader leaves `matrix: ${{ … }}` in the model.
+const WHOLE: &str = r#""${{ fromJSON(needs.setup.outputs.matrix) }}""#;
+
+#[test]
+fn a_dynamic_matrix_expands_like_the_matrix_written_out() {
+    // Each row: (what it shows, the matrix as written, the job output, the static equivalent).
+    let full = r#"{"os": ["a", "b"], "node": [18, 20], "include": [{"os": "a", "experimental": true}, {"os": "c", "node": 22}], "exclude": [{"os": "b", "node": 18}]}"#;
+    let rows: &[(&str, &str, &str, &str)] = &[
+        (
+            "the whole matrix from fromJSON, with include and exclude",
+            WHOLE,
+            full,
+            full,
+        ),
+        (
+            "an include-only matrix from fromJSON",
+            WHOLE,
+            r#"{"include": [{"project": "x", "dir": "a"}, {"project": "y", "dir": "b"}]}"#,
+            r#"{"include": [{"project": "x", "dir": "a"}, {"project": "y", "dir": "b"}]}"#,
+        ),
+        (
+            "one axis from an expression, one written out",
+            r#"{"os": "${{ fromJSON(inputs.oses) }}", "node": [18]}"#,
+            "",
+            r#"{"os": ["a", "b"], "node": [18]}"#,
+        ),
+        (
+            "include from an expression",
+            r#"{"os": ["a", "b"], "include": "${{ fromJSON(needs.setup.outputs.matrix) }}"}"#,
+            r#"[{"os": "b", "extra": 1}]"#,
+            r#"{"os": ["a", "b"], "include": [{"os": "b", "extra": 1}]}"#,
+        ),
+        (
+            "one exclude entry from an expression",
+            r#"{"os": ["a", "b"], "exclude": ["${{ fromJSON(needs.setup.outputs.matrix) }}"]}"#,
+            r#"{"os": "a"}"#,
+            r#"{"os": ["a", "b"], "exclude": [{"os": "a"}]}"#,
+        ),
+    ];
+    let failures = rows
+        .iter()
+        .filter_map(|(what, written, output, equivalent)| {
+            let got = expanded_dynamic(written, output);
+            let expected = expanded(equivalent);
+            (got != expected).then(|| {
+                format!("  {what}\n    written  {written}\n    expected {expected:#?}\n    got      {got:#?}")
+            })
+        })
+        .collect();
+    report(rows.len(), failures);
+}
+
+#[test]
+fn expressions_inside_axis_and_entry_values_are_evaluated() {
+    assert_eq!(
+        expanded_dynamic(
+            r#"{"node": ["${{ inputs.node }}", 20], "name": ["build-${{ inputs.node }}"], "os": "${{ fromJSON(inputs.oses) }}", "include": [{"os": "a", "debug": "${{ inputs.debug }}"}]}"#,
+            "",
+        ),
+        [
+            // A string that is one expression keeps the value's type: `18` is a number.
+            "node=18 name=build-18 os=a debug=true",
+            "node=18 name=build-18 os=b",
+            "node=20 name=build-18 os=a debug=true",
+            "node=20 name=build-18 os=b",
+        ]
+    );
+    let evaluated = evaluate_dynamic(
+        &Value::from_json(r#"{"n": ["${{ inputs.node }}", "v${{ inputs.node }}"], "keep": [1]}"#)
+            .expect("parses"),
+        &dynamic_scope(""),
+    )
+    .expect("evaluates");
+    assert_eq!(
+        evaluated,
+        Value::from_json(r#"{"n": [18, "v18"], "keep": [1]}"#).expect("parses")
+    );
+    // A value an expression produced is not evaluated again.
+    assert_eq!(
+        expanded_dynamic(WHOLE, r#"{"x": ["${{ inputs.node }}"]}"#),
+        ["x=${{ inputs.node }}"]
+    );
+}
+
+#[test]
+fn a_dynamic_matrix_of_the_wrong_shape_is_an_error() {
+    let rows: &[(&str, &str, MatrixError)] = &[
+        (
+            "an array is no matrix",
+            r#"[{"os": "a"}]"#,
+            MatrixError::NotAnObject { found: "array" },
+        ),
+        (
+            "a JSON string is no matrix",
+            r#""os""#,
+            MatrixError::NotAnObject { found: "string" },
+        ),
+        (
+            "an axis that is no array",
+            r#"{"os": "a"}"#,
+            MatrixError::AxisNotAnArray {
+                key: "os".to_owned(),
+                found: "string",
+            },
+        ),
+        (
+            "include that is no array",
+            r#"{"os": ["a"], "include": {"os": "a"}}"#,
+            MatrixError::EntriesNotAnArray {
+                key: "include",
+                found: "object",
+            },
+        ),
+        (
+            "an exclude entry that is no object",
+            r#"{"os": ["a"], "exclude": [{"os": "a"}, "b"]}"#,
+            MatrixError::EntryNotAnObject {
+                key: "exclude",
+                index: 1,
+                found: "string",
+            },
+        ),
+        // GitHub fails the job, it does not skip it, when a matrix yields nothing.
+        ("an empty object", "{}", MatrixError::Empty),
+        (
+            "an empty include list",
+            r#"{"include": []}"#,
+            MatrixError::Empty,
+        ),
+        (
+            "an empty axis",
+            r#"{"os": []}"#,
+            MatrixError::EmptyAxis {
+                key: "os".to_owned(),
+            },
+        ),
+    ];
+    let failures = rows
+        .iter()
+        .filter_map(|(what, output, expected)| {
+            let value = Value::from_json(WHOLE).expect("parses");
+            let got = expand_dynamic(&value, &dynamic_scope(output)).map(|c| c.len());
+            (got.as_ref().err() != Some(expected)).then(|| {
+                format!("  {what}\n    output   {output}\n    expected {expected:?}\n    got      {got:?}")
+            })
+        })
+        .collect();
+    report(rows.len(), failures);
+
+    // Output that is no JSON fails in `fromJSON`; the error names the expression.
+    let value = Value::from_json(WHOLE).expect("parses");
+    let error = expand_dynamic(&value, &dynamic_scope("not json")).expect_err("fails");
+    assert!(
+        matches!(&error, MatrixError::Expression { text, .. } if text.contains("fromJSON")),
+        "{error:?}"
+    );
+    assert_eq!(
+        error.to_string(),
+        "failed to evaluate matrix expression `${{ fromJSON(needs.setup.outputs.matrix) }}`"
+    );
+    assert!(std::error::Error::source(&error).is_some());
+}
+
+#[test]
+fn a_dynamic_matrix_keeps_the_limits() {
+    let include_only: Vec<String> = (0..300).map(|n| format!(r#"{{"n": {n}}}"#)).collect();
+    let include_only = format!(r#"{{"include": [{}]}}"#, include_only.join(","));
+    assert_eq!(
+        expanded_dynamic(WHOLE, &include_only),
+        [format!(
+            "error: {:?}",
+            MatrixError::TooManyCombinations { count: 300 }
+        )]
+    );
+
+    // 2^16 combinations (the largest product allowed) against 1,000 exclude entries would take
+    // 2^16 × 1,000 comparisons: refused before any is made.
+    let axes: Vec<String> = (0..16).map(|i| format!(r#""k{i}": [0, 1]"#)).collect();
+    let excludes: Vec<String> = (0..1000).map(|n| format!(r#"{{"k0": {n}}}"#)).collect();
+    let hostile = format!(
+        r#"{{{}, "exclude": [{}]}}"#,
+        axes.join(","),
+        excludes.join(",")
+    );
+    let started = std::time::Instant::now();
+    assert_eq!(
+        expanded_dynamic(WHOLE, &hostile),
+        [format!(
+            "error: {:?}",
+            MatrixError::TooManyComparisons {
+                product: 65_536,
+                values: 1000
+            }
+        )]
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(1));
+}
