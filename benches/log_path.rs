@@ -29,7 +29,7 @@ use std::time::Duration;
 
 use aho_corasick::AhoCorasick;
 
-use common::{mib, ms, verdict, BenchHome, Row, Samples};
+use common::{mib, ms, verdict, BenchHome, Repository, Row, Samples};
 
 /// What the step prints.
 const BYTES: u64 = 1 << 30;
@@ -479,53 +479,4 @@ fn rates(timings: &[Duration]) -> (f64, f64) {
     let median = common::nearest_rank(&rates, 50.0).copied().unwrap_or(0.0);
     let best = rates.last().copied().unwrap_or(0.0);
     (median, best)
-}
-
-/// A git repository in a temporary directory: the given files, one commit on `main`.
-struct Repository {
-    dir: tempfile::TempDir,
-}
-
-impl Repository {
-    fn new(files: &[(&str, Vec<u8>)]) -> Self {
-        let dir = tempfile::Builder::new()
-            .prefix("spb-repo-")
-            .tempdir_in("/tmp")
-            .expect("create the repository directory");
-        for (name, bytes) in files {
-            std::fs::write(dir.path().join(name), bytes)
-                .unwrap_or_else(|e| panic!("write {name}: {e}"));
-        }
-        git(dir.path(), &["init", "-q", "-b", "main"]);
-        git(dir.path(), &["add", "."]);
-        git(
-            dir.path(),
-            &[
-                "-c",
-                "user.name=bench",
-                "-c",
-                "user.email=bench@localhost",
-                "commit",
-                "-q",
-                "-m",
-                "bench",
-            ],
-        );
-        Self { dir }
-    }
-
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-}
-
-/// Runs `git ARGS` in `dir`; panics if it fails.
-fn git(dir: &Path, args: &[&str]) {
-    let status = Command::new("git")
-        .current_dir(dir)
-        .args(args)
-        .stdin(Stdio::null())
-        .status()
-        .unwrap_or_else(|e| panic!("spawn git {args:?}: {e}"));
-    assert!(status.success(), "git {args:?} failed: {status}");
 }

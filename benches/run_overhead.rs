@@ -18,13 +18,12 @@
 
 mod common;
 
-use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 
-use common::{ms, timed, verdict, BenchHome, Row, Samples};
+use common::{ms, timed, verdict, BenchHome, Repository, Row, Samples};
 use sandpit::sandbox::{Command as SandboxCommand, Sandbox, SandboxOptions};
 
 /// Jobs of the per-job workflow.
@@ -300,53 +299,4 @@ fn steps_workflow(steps: u32) -> String {
         text.push_str("      - run: \"true\"\n");
     }
     text
-}
-
-/// A git repository in a temporary directory: the given files, one commit on `main`.
-struct Repository {
-    dir: tempfile::TempDir,
-}
-
-impl Repository {
-    fn new(files: &[(&str, String)]) -> Self {
-        let dir = tempfile::Builder::new()
-            .prefix("spb-repo-")
-            .tempdir_in("/tmp")
-            .expect("create the repository directory");
-        for (name, text) in files {
-            std::fs::write(dir.path().join(name), text)
-                .unwrap_or_else(|e| panic!("write {name}: {e}"));
-        }
-        git(dir.path(), &["init", "-q", "-b", "main"]);
-        git(dir.path(), &["add", "."]);
-        git(
-            dir.path(),
-            &[
-                "-c",
-                "user.name=bench",
-                "-c",
-                "user.email=bench@localhost",
-                "commit",
-                "-q",
-                "-m",
-                "bench",
-            ],
-        );
-        Self { dir }
-    }
-
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-}
-
-/// Runs `git ARGS` in `dir`; panics if it fails.
-fn git(dir: &Path, args: &[&str]) {
-    let status = Command::new("git")
-        .current_dir(dir)
-        .args(args)
-        .stdin(Stdio::null())
-        .status()
-        .unwrap_or_else(|e| panic!("spawn git {args:?}: {e}"));
-    assert!(status.success(), "git {args:?} failed: {status}");
 }

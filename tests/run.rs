@@ -277,6 +277,15 @@ impl Run {
             .collect()
     }
 
+    /// Asserts that the job instance named `job` printed `text`.
+    fn assert_output(&self, job: &str, text: &str) {
+        assert!(
+            self.output(job).contains(text),
+            "{job:?} did not print {text:?}\n{}",
+            self.report()
+        );
+    }
+
     /// The `step_finished` event of the step named `step` of the job instance named `job`.
     fn step(&self, job: &str, step: &str) -> &Value {
         self.of_job("step_finished", job)
@@ -423,11 +432,7 @@ jobs:
     assert_eq!(flaky["outcome"], "failure");
     assert_eq!(flaky["conclusion"], "success");
     assert_eq!(run.step("build", "after")["conclusion"], "success");
-    assert!(
-        run.output("build").contains("after: failure/success"),
-        "{}",
-        run.report()
-    );
+    run.assert_output("build", "after: failure/success");
     assert_no_sandbox_left(&home);
 }
 
@@ -460,11 +465,7 @@ jobs:
     assert_eq!(run.run_result(), "success");
     assert_eq!(run.result("stable"), "success");
     assert_eq!(run.result("after"), "success");
-    assert!(
-        run.output("after").contains("after-ran"),
-        "{}",
-        run.report()
-    );
+    run.assert_output("after", "after-ran");
     assert_no_sandbox_left(&home);
 }
 
@@ -695,11 +696,7 @@ jobs:
     run.assert_exit(1);
     assert_eq!(run.result("test (quick-failure)"), "failure");
     assert_eq!(run.result("test (slow)"), "success", "{}", run.report());
-    assert!(
-        run.output("test (slow)").contains("slow-finished"),
-        "{}",
-        run.report()
-    );
+    run.assert_output("test (slow)", "slow-finished");
     assert_no_sandbox_left(&home);
 }
 
@@ -742,11 +739,7 @@ jobs:
         run.report()
     );
     assert_eq!(run.step("build", "cleanup")["conclusion"], "success");
-    assert!(
-        run.output("build").contains("cleanup-ran"),
-        "{}",
-        run.report()
-    );
+    run.assert_output("build", "cleanup-ran");
     assert_eq!(run.result("build"), "failure");
     assert_no_sandbox_left(&home);
 }
@@ -1250,11 +1243,7 @@ jobs:
     let run = run(&home, repo.path(), &[]);
 
     run.assert_exit(0);
-    assert!(
-        run.output("change").contains("change-done"),
-        "{}",
-        run.report()
-    );
+    run.assert_output("change", "change-done");
     let look = run.output("look");
     for line in [
         "readme: original\n",

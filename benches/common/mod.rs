@@ -411,3 +411,46 @@ pub fn print_table_with(columns: [&str; 5], rows: &[Row]) {
         println!("{}", line(row));
     }
 }
+
+/// A git repository in a temporary directory under `/tmp`: the given files, one commit on
+/// `main` (what `sandpit run` expects of a repository).
+pub struct Repository {
+    dir: tempfile::TempDir,
+}
+
+impl Repository {
+    /// Writes `files` (name, contents) and commits them.
+    pub fn new<B: AsRef<[u8]>>(files: &[(&str, B)]) -> Self {
+        let dir = tempfile::Builder::new()
+            .prefix("spb-repo-")
+            .tempdir_in("/tmp")
+            .expect("create the repository directory");
+        for (name, bytes) in files {
+            std::fs::write(dir.path().join(name), bytes)
+                .unwrap_or_else(|e| panic!("write {name}: {e}"));
+        }
+        git(dir.path(), &["init", "-q", "-b", "main"]);
+        git(dir.path(), &["add", "."]);
+        let identity = ["-c", "user.name=bench", "-c", "user.email=bench@localhost"];
+        let mut commit = identity.to_vec();
+        commit.extend(["commit", "-q", "-m", "bench"]);
+        git(dir.path(), &commit);
+        Self { dir }
+    }
+
+    /// The repository's directory.
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+/// Runs `git ARGS` in `dir`; panics if it fails.
+pub fn git(dir: &Path, args: &[&str]) {
+    let status = Command::new("git")
+        .current_dir(dir)
+        .args(args)
+        .stdin(Stdio::null())
+        .status()
+        .unwrap_or_else(|e| panic!("spawn git {args:?}: {e}"));
+    assert!(status.success(), "git {args:?} failed: {status}");
+}

@@ -253,18 +253,23 @@ pub fn main() -> ExitCode {
         Top::Logs(args) => return logs::run(args),
         Top::Sandbox(cmd) => cmd,
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
+    match async_runtime() {
+        Ok(runtime) => runtime.block_on(sandbox_main(cmd)),
+        Err(code) => code,
+    }
+}
+
+/// The async runtime of the commands that talk to sandboxes; on failure the error is printed
+/// and the exit code returned.
+fn async_runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
+    tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
+        .map_err(|e| {
             eprintln!("error: failed to start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    runtime.block_on(sandbox_main(cmd))
+            ExitCode::FAILURE
+        })
 }
 
 async fn sandbox_main(cmd: SandboxCmd) -> ExitCode {

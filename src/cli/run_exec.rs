@@ -47,16 +47,9 @@ pub fn execute(mut execution: Execution) -> ExitCode {
         }
     };
     execution.facts.run_id = run_dir.id;
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: failed to start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
+    let runtime = match super::async_runtime() {
+        Ok(runtime) => runtime,
+        Err(code) => return code,
     };
     let sandboxes = match Sandboxes::open(config) {
         Ok(s) => s,
@@ -279,12 +272,8 @@ impl View {
                     Outcome::Cancelled => "⊘ cancelled".into(),
                     Outcome::Skipped => "- skipped".into(),
                 };
-                let mut text = format!("{mark} {} ({})", clean(name), duration(*duration_ms));
-                if let Some(message) = message {
-                    text.push_str(": ");
-                    text.push_str(&clean(message));
-                }
-                self.line(job, &text);
+                let text = format!("{mark} {} ({})", clean(name), duration(*duration_ms));
+                self.line(job, &with_message(text, message.as_deref()));
             }
             Event::JobFinished {
                 job,
@@ -294,12 +283,8 @@ impl View {
                 ..
             } => {
                 if *result != Outcome::Skipped || message.is_some() {
-                    let mut text = format!("job {} ({})", result.as_str(), duration(*duration_ms));
-                    if let Some(message) = message {
-                        text.push_str(": ");
-                        text.push_str(&clean(message));
-                    }
-                    self.line(job, &text);
+                    let text = format!("job {} ({})", result.as_str(), duration(*duration_ms));
+                    self.line(job, &with_message(text, message.as_deref()));
                 }
             }
             Event::RunFinished { .. } => {}
@@ -389,6 +374,14 @@ impl View {
             self.run_id
         );
         out
+    }
+}
+
+/// `text: message` (the message cleaned of control characters), or `text` alone.
+fn with_message(text: String, message: Option<&str>) -> String {
+    match message {
+        Some(message) => format!("{text}: {}", clean(message)),
+        None => text,
     }
 }
 

@@ -16,7 +16,7 @@ use super::Shared;
 use crate::sandbox::{Sandbox, SandboxOptions};
 use crate::workflow::expr::{JobStatus, Object, Scope, Value};
 use crate::workflow::model::{
-    Env, JobKind, MaybeExpr, RunDefaults, Step, StepsJob, TemplateString, Workflow,
+    Env, JobKind, MaybeExpr, RunDefaults, RunsOn, Step, StepsJob, TemplateString, Workflow,
 };
 
 /// Most bytes of outputs a job hands to the jobs that need it.
@@ -284,7 +284,8 @@ pub(crate) fn workflow_name(workflow: &Workflow) -> String {
         .map_or_else(|| workflow.path.clone(), |n| n.value.clone())
 }
 
-fn minutes_value(minutes: &MaybeExpr<f64>, scope: &Scope) -> Result<Duration, String> {
+/// A `timeout-minutes` value as a duration; `Err` says why it is not a positive number.
+pub(crate) fn minutes_value(minutes: &MaybeExpr<f64>, scope: &Scope) -> Result<Duration, String> {
     let value = match minutes {
         MaybeExpr::Literal(v) => v.value,
         MaybeExpr::Expr(template) => template
@@ -419,6 +420,7 @@ impl JobRun<'_> {
                 ))
                 .await;
         }
+        self.note_runs_on(&frame, &env).await;
         self.debug |= env.get("ACTIONS_STEP_DEBUG").is_some_and(|v| v == "true");
         self.env = env;
         for dir in [
@@ -448,6 +450,34 @@ impl JobRun<'_> {
                 )
             })?;
         Ok(())
+    }
+
+    /// Says so when `runs-on` asks for another OS: every job runs on this Linux host.
+    async fn note_runs_on(&mut self, frame: &Frame, env: &BTreeMap<String, String>) {
+        let scope = self.scope(frame, env);
+        let templates: Vec<&TemplateString> = match &self.job.runs_on {
+            RunsOn::Labels(labels) | RunsOn::Group { labels, .. } => labels.iter().collect(),
+            RunsOn::Expr(template) => vec![template],
+        };
+        let labels: Vec<String> = templates
+            .iter()
+            .filter_map(|t| t.parsed.evaluate(&scope).ok())
+            .flat_map(|value| match value {
+                Value::Array(items) => items.iter().map(Value::coerce_to_string).collect(),
+                other => vec![other.coerce_to_string()],
+            })
+            .collect();
+        let foreign = labels.iter().find(|label| {
+            let label = label.to_ascii_lowercase();
+            label.starts_with("macos") || label.starts_with("windows")
+        });
+        if let Some(label) = foreign {
+            self.sink
+                .warn(&format!(
+                    "runs-on `{label}`: sandpit runs every job on this Linux host"
+                ))
+                .await;
+        }
     }
 
     fn top_frame(&self) -> Frame {

@@ -13,7 +13,7 @@ use super::output::StepOutput;
 use crate::sandbox::{Command, ExecEvent, ExitReport};
 use crate::workflow::action::{self, Runs};
 use crate::workflow::expr::{Object, Value};
-use crate::workflow::model::{ActionRef, MaybeExpr, Step, StepAction, TemplateString};
+use crate::workflow::model::{ActionRef, Step, StepAction, TemplateString};
 
 /// After a step's timeout: SIGTERM, then SIGKILL this much later.
 pub const TIMEOUT_KILL_AFTER: Duration = Duration::from_secs(5);
@@ -64,7 +64,7 @@ pub(crate) async fn run(
     }
     let timeout = match &step.timeout_minutes {
         None => None,
-        Some(minutes) => match minutes_of(minutes, job, frame, &env) {
+        Some(minutes) => match super::job::minutes_value(minutes, &job.scope(frame, &env)) {
             Ok(timeout) => Some(timeout),
             Err(message) => return StepResult::failed(message),
         },
@@ -165,28 +165,6 @@ pub(crate) async fn run(
             "background, wait, cancel and parallel steps are not supported by the runner yet",
         ),
     }
-}
-
-fn minutes_of(
-    minutes: &MaybeExpr<f64>,
-    job: &JobRun<'_>,
-    frame: &Frame,
-    env: &BTreeMap<String, String>,
-) -> Result<Duration, String> {
-    let value = match minutes {
-        MaybeExpr::Literal(v) => v.value,
-        MaybeExpr::Expr(t) => t
-            .parsed
-            .evaluate(&job.scope(frame, env))
-            .map_err(|e| format!("timeout-minutes: {e}"))?
-            .coerce_to_number(),
-    };
-    if !value.is_finite() || value <= 0.0 {
-        return Err(format!(
-            "timeout-minutes must be a positive number, not {value}"
-        ));
-    }
-    Ok(Duration::from_secs_f64((value * 60.0).min(1e9)))
 }
 
 /// A shell resolved to the command that runs a script file.
