@@ -177,6 +177,10 @@ fn runner_arch() -> &'static str {
 /// `ssh://git@host/o/n`); `None` when it has no two path parts.
 pub fn repository_from_remote(url: &str) -> Option<String> {
     let url = url.trim();
+    // A local path or file:// remote names no hosted repository.
+    if url.starts_with('/') || url.starts_with('.') || url.starts_with("file:") {
+        return None;
+    }
     let path = if let Some((_, rest)) = url.split_once("://") {
         rest.split_once('/').map(|(_, path)| path)?
     } else if let Some((_, path)) = url.split_once(':') {
@@ -214,6 +218,9 @@ mod tests {
             ("git@github.com:owner/repo.git", Some("owner/repo")),
             ("ssh://git@example.com:22/a/b.git", Some("a/b")),
             ("https://example.com/", None),
+            ("/work/main", None),
+            ("../other.git", None),
+            ("file:///srv/git/project.git", None),
             ("", None),
         ];
         for (url, expected) in table {
