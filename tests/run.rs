@@ -1411,3 +1411,36 @@ jobs:
     assert!(destroyed.success());
     assert_no_sandbox_left(&home);
 }
+
+#[test]
+fn hash_files_hashes_the_working_tree() {
+    let home = TestHome::new();
+    let workflow = "\
+on: push
+jobs:
+  build:
+    runs-on: ubuntu-latest
+    steps:
+      - run: |
+          echo \"lock=${{ hashFiles('**/app.lock') }}\"
+          echo \"none=${{ hashFiles('**/missing.lock') }}\"
+";
+    let repo = repo(
+        &[("ci.yml", workflow)],
+        &[("sub/app.lock", "pinned 1.2.3\n")],
+    );
+    let first = run(&home, repo.path(), &[]);
+    first.assert_exit(0);
+    let found = values(&first.output("build"), "");
+    let hash = found.get("lock").cloned().unwrap_or_default();
+    assert_eq!(hash.len(), 64, "{}", first.report());
+    assert!(hash.bytes().all(|b| b.is_ascii_hexdigit()));
+    assert_eq!(found.get("none").map(String::as_str), Some(""));
+
+    // Another content, another hash.
+    write(repo.path(), "sub/app.lock", "pinned 1.2.4\n");
+    let second = run(&home, repo.path(), &[]);
+    let again = values(&second.output("build"), "");
+    assert_ne!(again.get("lock"), Some(&hash), "{}", second.report());
+    assert_no_sandbox_left(&home);
+}

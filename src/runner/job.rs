@@ -243,6 +243,9 @@ fn base_scope(shared: &Shared, spec: &JobSpec, env: &Object) -> Scope {
         .with_context("inputs", inputs)
         .with_context("runner", facts.runner_context(shared.debug))
         .with_context("job", job_context(JobStatus::Success))
+        // hashFiles reads the working tree the job's /workspace shows (not what the job has
+        // written since: that lives in the sandbox's own layer).
+        .with_workspace(shared.config.workspace.clone())
 }
 
 /// The `inputs` context: the payload's `inputs` (`--input`) over the literal defaults of the
