@@ -1444,3 +1444,38 @@ jobs:
     assert_ne!(again.get("lock"), Some(&hash), "{}", second.report());
     assert_no_sandbox_left(&home);
 }
+
+#[test]
+fn job_output_holding_a_secret_is_not_passed_on() {
+    let home = TestHome::new();
+    let repo = repo_with(
+        "\
+on: push
+jobs:
+  a:
+    runs-on: ubuntu-latest
+    outputs:
+      token: ${{ steps.s.outputs.token }}
+      plain: ${{ steps.s.outputs.plain }}
+    steps:
+      - id: s
+        run: |
+          echo \"token=${{ secrets.TOKEN }}\" >> \"$GITHUB_OUTPUT\"
+          echo \"plain=visible\" >> \"$GITHUB_OUTPUT\"
+  b:
+    needs: a
+    runs-on: ubuntu-latest
+    steps:
+      - run: echo \"got=[${{ needs.a.outputs.token }}] plain=[${{ needs.a.outputs.plain }}]\"
+",
+    );
+    let secret = "s3cr3t-output-value-91";
+    let run = run(&home, repo.path(), &["-s", &format!("TOKEN={secret}")]);
+    run.assert_exit(0);
+    run.assert_output("b", "got=[] plain=[visible]");
+    assert!(!run.stdout.contains(secret), "{}", run.report());
+    assert!(!run.stderr.contains(secret), "{}", run.report());
+    assert_eq!(run.job("a")["outputs"]["plain"], "visible");
+    assert!(run.job("a")["outputs"].get("token").is_none());
+    assert_no_sandbox_left(&home);
+}

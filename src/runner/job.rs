@@ -511,6 +511,16 @@ impl JobRun<'_> {
         for (name, template) in &self.job.outputs {
             match template.parsed.evaluate_to_string(&scope) {
                 Ok(value) => {
+                    // As GitHub does: a value holding a secret is not handed on.
+                    if self.sink.masker.mask_str(&value) != value {
+                        self.sink
+                            .warn(&format!(
+                                "output `{}` was not passed on: it may contain a secret",
+                                name.value
+                            ))
+                            .await;
+                        continue;
+                    }
                     // GitHub caps a job's outputs at 1 MB in all.
                     total += name.value.len() + value.len();
                     if total > MAX_OUTPUTS {
