@@ -649,13 +649,17 @@ jobs:
     steps:
       - name: work
         run: |
-          if [ '${{ matrix.kind }}' = quick-failure ]; then exit 1; fi
+          # Fail once the sibling is surely running (its sandbox starts in milliseconds).
+          if [ '${{ matrix.kind }}' = quick-failure ]; then sleep 2; exit 1; fi
           echo slow-started
           sleep 60
           echo slow-finished
 ",
     );
     let run = run(&home, repo.path(), &["--jobs", "2"]);
+    // The sibling was running when it was cancelled: its step started and was stopped.
+    run.assert_output("test (slow)", "slow-started");
+    assert_eq!(run.step("test (slow)", "work")["outcome"], "cancelled");
 
     run.assert_exit(1);
     assert!(
@@ -1440,6 +1444,7 @@ jobs:
     // Another content, another hash.
     write(repo.path(), "sub/app.lock", "pinned 1.2.4\n");
     let second = run(&home, repo.path(), &[]);
+    second.assert_exit(0);
     let again = values(&second.output("build"), "");
     assert_ne!(again.get("lock"), Some(&hash), "{}", second.report());
     assert_no_sandbox_left(&home);
@@ -1477,5 +1482,121 @@ jobs:
     assert!(!run.stderr.contains(secret), "{}", run.report());
     assert_eq!(run.job("a")["outputs"]["plain"], "visible");
     assert!(run.job("a")["outputs"].get("token").is_none());
+    assert_no_sandbox_left(&home);
+}
+
+#[test]
+fn many_add_masks_stay_cheap_and_are_capped() {
+    let home = TestHome::new();
+    let repo = repo_with(
+        "\
+on: push
+jobs:
+  build:
+    runs-on: ubuntu-latest
+    steps:
+      - run: |
+          for i in $(seq 1500); do echo \"::add-mask::hidden-$i-value\"; done
+          echo \"first=hidden-7-value last=hidden-1400-value\"
+",
+    );
+    let run = run(&home, repo.path(), &[]);
+    run.assert_exit(0);
+    // The first thousand are masked; the rest were refused (and said so).
+    run.assert_output("build", "first=*** last=hidden-1400-value");
+    let warned = run.of_job("notice", "build").iter().any(|e| {
+        e["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("add-mask")
+    });
+    assert!(
+        warned,
+        "no warning about the refused masks\n{}",
+        run.report()
+    );
+    assert_no_sandbox_left(&home);
+}
+
+#[test]
+fn jobs_of_two_workflows_with_one_name_keep_separate_logs() {
+    let home = TestHome::new();
+    let workflow = |word: &str| {
+        format!(
+            "on: push\njobs:\n  build:\n    runs-on: ubuntu-latest\n    steps:\n      - run: echo from-{word}\n"
+        )
+    };
+    let (a, b) = (workflow("a"), workflow("b"));
+    let repo = repo(&[("a.yml", &a), ("b.yml", &b)], &[]);
+    let run = run(&home, repo.path(), &[]);
+    run.assert_exit(0);
+    let logs: Vec<String> = run
+        .of_kind("job_finished")
+        .iter()
+        .map(|e| e["log"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(logs.len(), 2, "{}", run.report());
+    assert_ne!(logs[0], logs[1]);
+    let texts: Vec<String> = logs
+        .iter()
+        .map(|p| std::fs::read_to_string(p).unwrap_or_default())
+        .collect();
+    assert!(texts
+        .iter()
+        .any(|t| t.contains("from-a") && !t.contains("from-b")));
+    assert!(texts
+        .iter()
+        .any(|t| t.contains("from-b") && !t.contains("from-a")));
+    assert_no_sandbox_left(&home);
+}
+
+#[test]
+fn oversized_step_summary_is_dropped_without_failing_later_steps() {
+    let home = TestHome::new();
+    let repo = repo_with(
+        "\
+on: push
+jobs:
+  build:
+    runs-on: ubuntu-latest
+    steps:
+      - run: head -c 2000000 /dev/zero | tr '\\0' x >> \"$GITHUB_STEP_SUMMARY\"
+      - name: innocent
+        run: echo fine
+",
+    );
+    let run = run(&home, repo.path(), &[]);
+    run.assert_exit(0);
+    assert_eq!(run.step("build", "innocent")["conclusion"], "success");
+    assert_no_sandbox_left(&home);
+}
+
+#[test]
+fn always_steps_run_after_the_job_timeout() {
+    let home = TestHome::new();
+    let repo = repo_with(
+        "\
+on: push
+jobs:
+  build:
+    runs-on: ubuntu-latest
+    timeout-minutes: 0.05
+    steps:
+      - run: sleep 600
+      - name: cleanup
+        if: always()
+        run: echo cleanup-ran
+",
+    );
+    let run = run(&home, repo.path(), &[]);
+    run.assert_exit(1);
+    assert_eq!(
+        run.step("build", "cleanup")["conclusion"],
+        "success",
+        "{}",
+        run.report()
+    );
+    run.assert_output("build", "cleanup-ran");
+    assert_eq!(run.result("build"), "failure");
     assert_no_sandbox_left(&home);
 }

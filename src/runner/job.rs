@@ -121,7 +121,7 @@ async fn run_inner(shared: &Shared, spec: &JobSpec, cancel: Cancel) -> JobResult
         );
         return failed(started, message);
     };
-    let log_path = shared.run_dir.job_log_path(&spec.job.name);
+    let log_path = log_path(shared, &spec.job);
     let log = super::log::JobLog::create(&log_path, &spec.job.name, shared.config.log_cap).ok();
     let mut sink = JobSink::new(
         spec.job.clone(),
@@ -189,7 +189,11 @@ async fn run_inner(shared: &Shared, spec: &JobSpec, cancel: Cancel) -> JobResult
     };
     let mut result = match timeout {
         Ok(_) => run.steps().await,
-        Err(message) => (Outcome::Failure, BTreeMap::new(), Some(message)),
+        Err(message) => {
+            let message = run.sink.mask(&message);
+            run.sink.note(&format!("error: {message}"));
+            (Outcome::Failure, BTreeMap::new(), Some(message))
+        }
     };
     if let Some(problem) = run.sink.finish() {
         tracing::warn!(%problem, "job log incomplete");
@@ -198,10 +202,7 @@ async fn run_inner(shared: &Shared, spec: &JobSpec, cancel: Cancel) -> JobResult
             .get_or_insert(format!("the job log is incomplete: {problem}"));
     }
     if !run.summary.is_empty() {
-        let path = shared
-            .run_dir
-            .job_log_path(&spec.job.name)
-            .with_extension("summary.md");
+        let path = log_path.with_extension("summary.md");
         if let Err(e) = std::fs::write(&path, &run.summary) {
             tracing::warn!(error = %e, "failed to write the step summary");
         }
@@ -216,6 +217,14 @@ async fn run_inner(shared: &Shared, spec: &JobSpec, cancel: Cancel) -> JobResult
         message: result.2,
         duration: started.elapsed(),
     }
+}
+
+/// The log file of a job instance: named by its position in the run and its name, since two
+/// workflows (or two jobs) may share a name; the log's header keeps the name alone.
+pub(crate) fn log_path(shared: &Shared, job: &JobRef) -> std::path::PathBuf {
+    shared
+        .run_dir
+        .job_log_path(&format!("{}-{}", job.index, job.name))
 }
 
 fn failed(started: Instant, message: String) -> JobResult {

@@ -57,15 +57,22 @@ impl Masker {
     /// escape such as `\"` or `%2F` that fills ordinary JSON and URLs, and the raw character is
     /// masked anyway.
     pub fn add(&mut self, value: &str) -> bool {
+        self.add_all([value])
+    }
+
+    /// Registers several values (as [`Masker::add`] does each) and builds the matcher once:
+    /// a step printing many `::add-mask::` lines costs one build, not one per value.
+    pub fn add_all<'v>(&mut self, values: impl IntoIterator<Item = &'v str>) -> bool {
         let existing = self.compiled.as_deref().map_or(&[][..], |c| &c.values[..]);
+        let mut known: std::collections::HashSet<Vec<u8>> =
+            existing.iter().map(|v| v.bytes.to_vec()).collect();
         let mut added: Vec<Vec<u8>> = Vec::new();
         let mut register = |form: Vec<u8>| {
-            let known = existing.iter().any(|v| *v.bytes == *form) || added.contains(&form);
-            if !known {
+            if known.insert(form.clone()) {
                 added.push(form);
             }
         };
-        for line in value.split('\n') {
+        for line in values.into_iter().flat_map(|value| value.split('\n')) {
             let line = line.strip_suffix('\r').unwrap_or(line);
             if line.trim().is_empty() {
                 continue;

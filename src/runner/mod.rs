@@ -182,10 +182,21 @@ pub async fn run(
     let jobs = schedule::run(shared.clone(), workflows, cancel.clone())
         .instrument(span)
         .await;
-    // Nothing the run made may outlive it.
+    // Nothing the run made may outlive it: the tracked ones, and (in case a creation finished
+    // after its job was aborted) any sandbox carrying this run's prefix.
     if !shared.config.keep_sandboxes {
         for id in shared.remaining() {
             shared.destroy(&id).await;
+        }
+        let prefix = format!("run{run_id}-job");
+        if let Ok(all) = shared.sandboxes.list().await {
+            for info in all {
+                let id = info.record.id.to_string();
+                if id.starts_with(&prefix) {
+                    shared.track(&id);
+                    shared.destroy(&id).await;
+                }
+            }
         }
     }
     let result = if cancel.level() >= CancelLevel::Graceful {

@@ -17,6 +17,9 @@ pub const MAX_LINE: usize = 64 * 1024;
 pub const MAX_COMMANDS: usize = 10_000;
 /// Most problems (malformed commands) reported per step.
 const MAX_PROBLEMS: usize = 100;
+/// Most `::add-mask::` values a job may register; later ones are refused with a warning, so a
+/// step cannot make the runner rebuild its matcher without end.
+pub const MAX_MASKS: usize = 1000;
 
 /// Where one job's lines go. Everything written here is masked first.
 pub struct JobSink {
@@ -28,6 +31,8 @@ pub struct JobSink {
     events: mpsc::Sender<Event>,
     /// The first failure to write the log; the job goes on, the failure is reported once.
     log_error: Option<String>,
+    /// `::add-mask::` values registered so far.
+    masks: usize,
 }
 
 impl JobSink {
@@ -44,6 +49,7 @@ impl JobSink {
             log,
             events,
             log_error: None,
+            masks: 0,
         }
     }
 
@@ -134,6 +140,9 @@ pub struct StepOutput<'a> {
     pub problems: Vec<String>,
     /// Commands beyond [`MAX_COMMANDS`], not kept.
     dropped_commands: u64,
+    /// `::add-mask::` values not registered yet: they are registered together before the next
+    /// line is masked.
+    pending_masks: Vec<String>,
 }
 
 impl<'a> StepOutput<'a> {
@@ -148,6 +157,7 @@ impl<'a> StepOutput<'a> {
             commands: Vec::new(),
             problems: Vec::new(),
             dropped_commands: 0,
+            pending_masks: Vec::new(),
         }
     }
 
@@ -179,6 +189,7 @@ impl<'a> StepOutput<'a> {
                 let (lines, rest) = data.split_at(last + 1);
                 // Long lines need no wrapping here: they are complete, so nothing is held.
                 if memchr::memmem::find(lines, b"::").is_none() {
+                    self.register_masks();
                     self.stream.push(&self.sink.masker, lines, &mut self.batch);
                     data = rest;
                 }
@@ -208,6 +219,7 @@ impl<'a> StepOutput<'a> {
                     self.partial.extend_from_slice(&data[..room]);
                     data = &data[room..];
                     let piece = std::mem::take(&mut self.partial);
+                    self.register_masks();
                     self.stream.push(&self.sink.masker, &piece, &mut self.batch);
                     self.batch.push(b'\n');
                 }
@@ -240,15 +252,34 @@ impl<'a> StepOutput<'a> {
                 }
             }
         }
+        self.register_masks();
         self.stream.push(&self.sink.masker, line, &mut self.batch);
+    }
+
+    /// Registers the `::add-mask::` values seen since the last line, in one build.
+    fn register_masks(&mut self) {
+        if !self.pending_masks.is_empty() {
+            let values = std::mem::take(&mut self.pending_masks);
+            self.sink.masker.add_all(values.iter().map(String::as_str));
+        }
     }
 
     async fn command(&mut self, command: WorkflowCommand) {
         match command {
             WorkflowCommand::AddMask(value) => {
-                self.sink.masker.add(&value);
+                if self.sink.masks < MAX_MASKS {
+                    self.sink.masks += 1;
+                    self.pending_masks.push(value);
+                } else if self.sink.masks == MAX_MASKS {
+                    self.sink.masks += 1;
+                    self.problems.push(format!(
+                        "more than {MAX_MASKS} ::add-mask:: values in this job: later ones were \
+                         refused"
+                    ));
+                }
             }
             WorkflowCommand::Group(title) => {
+                self.register_masks();
                 self.flush().await;
                 let title = self.sink.mask(&title);
                 self.sink.note(&format!("::group::{title}"));
@@ -294,6 +325,7 @@ impl<'a> StepOutput<'a> {
                 self.dropped_commands
             ));
         }
+        self.register_masks();
         self.stream.finish(&self.sink.masker, &mut self.batch);
         if !self.batch.is_empty() && !self.batch.ends_with(b"\n") {
             self.batch.push(b'\n');

@@ -137,12 +137,12 @@ pub(crate) async fn run(
                     let _slot = slot;
                     let continue_on_error = continue_on_error(&shared, &spec);
                     let result = if cancel.level() >= CancelLevel::Graceful
-                        && !condition_runs_when_cancelled(&spec)
+                        && !runs_when_cancelled(&shared, &spec)
                     {
                         JobResult {
                             result: Outcome::Cancelled,
                             outputs: BTreeMap::new(),
-                            message: Some("the run was cancelled before the job started".into()),
+                            message: Some("the job was cancelled before it started".into()),
                             duration: Duration::ZERO,
                         }
                     } else {
@@ -245,6 +245,19 @@ pub(crate) async fn run(
             group.state = State::Done(combine(&group.results));
         }
     }
+    // What an immediate cancel left queued never started.
+    for group in &mut groups {
+        for spec in std::mem::take(&mut group.queue) {
+            let result = JobResult {
+                result: Outcome::Cancelled,
+                outputs: BTreeMap::new(),
+                message: Some("the job was cancelled before it started".into()),
+                duration: Duration::ZERO,
+            };
+            report(&shared, &spec.job, &result, false).await;
+            finished.push((spec.job, Outcome::Cancelled));
+        }
+    }
     // Whatever a cancel left waiting never ran.
     for group in &groups {
         if group.state == State::Waiting {
@@ -261,7 +274,7 @@ pub(crate) async fn run(
                         result: Outcome::Cancelled,
                         duration_ms: 0,
                         outputs: BTreeMap::new(),
-                        message: Some("the run was cancelled before the job started".into()),
+                        message: Some("the job was cancelled before it started".into()),
                         log: None,
                     })
                     .await;
@@ -281,7 +294,7 @@ async fn report(shared: &Shared, job: &JobRef, result: &JobResult, continue_on_e
             None => note.to_string(),
         });
     }
-    let log = shared.run_dir.job_log_path(&job.name);
+    let log = job::log_path(shared, job);
     shared
         .send(Event::JobFinished {
             job: job.clone(),
@@ -648,12 +661,26 @@ fn continue_on_error(shared: &Shared, spec: &JobSpec) -> bool {
         .unwrap_or(false)
 }
 
-/// Whether a job's `if` may still hold once the run is cancelled (it calls `always()` or
-/// `cancelled()`, or another status function).
-fn condition_runs_when_cancelled(spec: &JobSpec) -> bool {
-    spec.workflow
+/// Whether a job queued when a cancel came still runs: its `if:` holds with the status
+/// `cancelled` (as `always()` and `cancelled()` do).
+fn runs_when_cancelled(shared: &Shared, spec: &JobSpec) -> bool {
+    let Some(condition) = spec
+        .workflow
         .jobs
         .get(spec.job_index)
         .and_then(|job| job.condition.as_ref())
-        .is_some_and(|c| !c.parsed.implicit_success())
+    else {
+        return false;
+    };
+    let workflow_name = job::workflow_name(&spec.workflow);
+    let scope = Scope::new()
+        .with_context(
+            "github",
+            shared.facts.github_context(&workflow_name, &spec.job.id),
+        )
+        .with_context("needs", spec.needs.clone())
+        .with_context("vars", shared.vars.clone())
+        .with_context("inputs", job::inputs_context(shared, &spec.workflow))
+        .with_status(JobStatus::Cancelled);
+    condition.parsed.evaluate(&scope).unwrap_or(false)
 }

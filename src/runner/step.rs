@@ -21,6 +21,10 @@ pub const TIMEOUT_KILL_AFTER: Duration = Duration::from_secs(5);
 pub const CANCEL_TERM_AFTER: Duration = Duration::from_millis(7500);
 /// …then SIGKILL this much after the SIGTERM.
 pub const CANCEL_KILL_AFTER: Duration = Duration::from_millis(2500);
+/// How long each `always()` step may run once the job's own timeout has passed.
+pub const CLEANUP_AFTER_TIMEOUT: Duration = Duration::from_secs(5 * 60);
+/// Largest `action.yml` read.
+pub const MAX_ACTION_FILE: u64 = 1024 * 1024;
 /// Composite actions nested deeper than this fail (a cycle of actions would never end).
 pub const MAX_ACTION_DEPTH: usize = 10;
 /// Largest command file (`GITHUB_ENV`, `GITHUB_OUTPUT`, `GITHUB_PATH`) read back; a larger
@@ -202,12 +206,13 @@ fn shell_of(
 pub fn resolve_shell(shell: Option<&str>, container: bool) -> Result<Shell, String> {
     let words = |s: &str| s.split_whitespace().map(str::to_string).collect::<Vec<_>>();
     let name = match shell.map(str::trim) {
+        // GitHub runs an unnamed shell differently from `shell: bash`: no pipefail.
+        None | Some("") if container => "sh",
         None | Some("") => {
-            if container {
-                "sh"
-            } else {
-                "bash"
-            }
+            return Ok(Shell {
+                template: words("bash -e {0}"),
+                extension: "sh",
+            })
         }
         Some(name) => name,
     };
@@ -380,7 +385,12 @@ async fn execute(
         }
     }
 
-    let job_left = job.deadline.saturating_duration_since(Instant::now());
+    // After the job's timeout, `always()` steps still get a cleanup budget of their own.
+    let job_left = if job.timed_out {
+        CLEANUP_AFTER_TIMEOUT
+    } else {
+        job.deadline.saturating_duration_since(Instant::now())
+    };
     let (limit, job_limit) = match timeout {
         Some(step) if step < job_left => (step, false),
         _ => (job_left, true),
@@ -470,6 +480,7 @@ async fn execute(
         job.timed_out = true;
     }
     let exit_failure = match &report {
+        None if cancelled => Some(Outcome::Cancelled),
         None => Some(Outcome::Failure),
         Some(report) if report.exit_code == Some(0) && !timed_out => None,
         Some(_) if cancelled => Some(Outcome::Cancelled),
@@ -651,43 +662,55 @@ async fn read_command_files(
             .find(|f| f.path == path && f.kind == crate::sandbox::FileKind::File)
             .map_or(0, |f| f.size)
     };
-    let read = |path: &str| {
+    let mut texts = Vec::new();
+    let mut problem = None;
+    for path in files.all() {
         let size = size(path);
-        let limit = if path == files.summary {
-            MAX_SUMMARY
+        let text = if size == 0 {
+            None
+        } else if path == files.summary && size > MAX_SUMMARY {
+            job.sink
+                .warn(&format!(
+                    "the step summary ({size} bytes) is larger than {MAX_SUMMARY} bytes and was \
+                     dropped, as GitHub drops it"
+                ))
+                .await;
+            None
+        } else if size > MAX_COMMAND_FILE {
+            problem.get_or_insert(format!(
+                "{path} holds {size} bytes, more than the {MAX_COMMAND_FILE} bytes sandpit reads back"
+            ));
+            None
         } else {
-            MAX_COMMAND_FILE
-        };
-        let sandbox = &job.sandbox;
-        let path = path.to_string();
-        async move {
-            if size == 0 {
-                return Ok(None);
+            match job.sandbox.read_file_text(path).await {
+                Ok(text) => Some(text),
+                Err(e) => {
+                    problem.get_or_insert(format!(
+                        "failed to read {path}: {}",
+                        crate::error_chain(&e)
+                    ));
+                    None
+                }
             }
-            if size > limit {
-                return Err(format!(
-                    "{path} holds {size} bytes, more than the {limit} bytes sandpit reads back"
+        };
+        texts.push(text);
+        // The next step starts with empty files, as GitHub gives each step fresh ones.
+        if size > 0 {
+            if let Err(e) = job.sandbox.write_file(path, b"", None).await {
+                problem.get_or_insert(format!(
+                    "failed to empty {path}: {}",
+                    crate::error_chain(&e)
                 ));
             }
-            sandbox
-                .read_file_text(&path)
-                .await
-                .map(Some)
-                .map_err(|e| format!("failed to read {path}: {}", crate::error_chain(&e)))
         }
-    };
-    let env_text = read(&files.env).await?;
-    let path_text = read(&files.path).await?;
-    let output_text = read(&files.output).await?;
-    let summary_text = read(&files.summary).await?;
-    // The next step starts with empty files, as GitHub gives each step fresh ones.
-    for path in files.all() {
-        if size(path) > 0 {
-            job.sandbox
-                .write_file(path, b"", None)
-                .await
-                .map_err(|e| format!("failed to empty {path}: {}", crate::error_chain(&e)))?;
-        }
+    }
+    let mut texts = texts.into_iter();
+    let mut next = || texts.next().flatten();
+    // In the order of `CommandFiles::all`.
+    let (env_text, path_text, output_text, _state_text, summary_text) =
+        (next(), next(), next(), next(), next());
+    if let Some(problem) = problem {
+        return Err(problem);
     }
     if let Some(text) = env_text {
         let pairs = commands::parse_file_commands(&text).map_err(|e| format!("GITHUB_ENV: {e}"))?;
@@ -817,10 +840,15 @@ async fn composite(
     let mut source = None;
     for name in ["action.yml", "action.yaml"] {
         let file = format!("{dir}/{name}");
-        match job.sandbox.read_file(&file).await {
-            Ok(bytes) => {
+        match read_capped(&job.sandbox, &file, MAX_ACTION_FILE).await {
+            Ok(Some(bytes)) => {
                 source = Some((format!("{relative}/{name}"), bytes));
                 break;
+            }
+            Ok(None) => {
+                return StepResult::failed(format!(
+                    "{file} is larger than {MAX_ACTION_FILE} bytes; it was not read"
+                ))
             }
             Err(e) if e.code() == crate::sandbox::ErrorCode::FileNotFound => {}
             Err(e) => {
@@ -945,6 +973,23 @@ async fn composite(
     result
 }
 
+/// The file's bytes, or `None` when it holds more than `limit` (reading stops there).
+async fn read_capped(
+    sandbox: &crate::sandbox::Sandbox,
+    path: &str,
+    limit: u64,
+) -> Result<Option<Vec<u8>>, crate::sandbox::Error> {
+    let mut stream = sandbox.read_file_stream(path).await?;
+    let mut bytes = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        bytes.extend_from_slice(&chunk?);
+        if bytes.len() as u64 > limit {
+            return Ok(None);
+        }
+    }
+    Ok(Some(bytes))
+}
+
 fn eval(template: &TemplateString, scope: &crate::workflow::expr::Scope) -> Result<String, String> {
     template
         .parsed
@@ -959,11 +1004,7 @@ mod tests {
     #[test]
     fn shells_resolve_as_on_github() {
         let table: &[(Option<&str>, bool, &[&str])] = &[
-            (
-                None,
-                false,
-                &["bash", "--noprofile", "--norc", "-eo", "pipefail", "{0}"],
-            ),
+            (None, false, &["bash", "-e", "{0}"]),
             (None, true, &["sh", "-e", "{0}"]),
             (
                 Some("bash"),
