@@ -1600,3 +1600,34 @@ jobs:
     assert_eq!(run.result("build"), "failure");
     assert_no_sandbox_left(&home);
 }
+
+#[test]
+fn strategy_and_continue_on_error_expressions_read_their_contexts() {
+    let home = TestHome::new();
+    let repo = repo_with(
+        "\
+on: push
+jobs:
+  test:
+    runs-on: ubuntu-latest
+    continue-on-error: ${{ strategy.job-index == 1 }}
+    strategy:
+      fail-fast: ${{ github.event_name != 'push' }}
+      matrix:
+        kind: [good, bad]
+    steps:
+      - name: work
+        run: |
+          if [ '${{ matrix.kind }}' = bad ]; then exit 1; fi
+          sleep 2
+          echo good-finished
+",
+    );
+    let run = run(&home, repo.path(), &["--jobs", "2"]);
+    // fail-fast is false on a push: the good instance finishes; the bad one may fail.
+    run.assert_exit(0);
+    assert_eq!(run.result("test (good)"), "success", "{}", run.report());
+    run.assert_output("test (good)", "good-finished");
+    assert_eq!(run.result("test (bad)"), "failure");
+    assert_no_sandbox_left(&home);
+}

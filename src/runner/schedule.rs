@@ -86,7 +86,13 @@ pub(crate) async fn run(
                 progressed = true;
                 let decided = decide(&shared, &groups, g, &cancel, &mut next_index);
                 match decided {
-                    Decision::Run(specs) => {
+                    Decision::Run {
+                        specs,
+                        fail_fast,
+                        max_parallel,
+                    } => {
+                        groups[g].fail_fast = fail_fast;
+                        groups[g].max_parallel = max_parallel;
                         groups[g].queue = specs.into();
                         groups[g].state = State::Running;
                         if groups[g].queue.is_empty() {
@@ -334,23 +340,6 @@ fn build_groups(workflows: &[(Arc<Workflow>, Plan)], cancel: &Cancel) -> Vec<Gro
             let Some(job_index) = workflow.jobs.iter().position(|j| &j.id.value == id) else {
                 continue;
             };
-            let job = &workflow.jobs[job_index];
-            let base = Scope::new();
-            let (fail_fast, max_parallel) = match &job.strategy {
-                Some(strategy) => (
-                    strategy
-                        .fail_fast
-                        .as_ref()
-                        .is_none_or(|f| bool_of(f, &base).unwrap_or(true)),
-                    strategy
-                        .max_parallel
-                        .as_ref()
-                        .and_then(|m| number_of(m, &base))
-                        .filter(|m| *m >= 1.0)
-                        .map_or(usize::MAX, |m| m as usize),
-                ),
-                None => (true, usize::MAX),
-            };
             groups.push(Group {
                 workflow: workflow.clone(),
                 job_index,
@@ -361,8 +350,9 @@ fn build_groups(workflows: &[(Arc<Workflow>, Plan)], cancel: &Cancel) -> Vec<Gro
                 state: State::Waiting,
                 queue: VecDeque::new(),
                 running: 0,
-                max_parallel,
-                fail_fast,
+                // Decided when the job is ready (they may read `needs`, `github`, `vars`).
+                max_parallel: usize::MAX,
+                fail_fast: true,
                 cancel: cancel.child(),
                 results: Vec::new(),
                 outputs: BTreeMap::new(),
@@ -413,7 +403,11 @@ fn number_of(value: &MaybeExpr<f64>, scope: &Scope) -> Option<f64> {
 }
 
 enum Decision {
-    Run(Vec<JobSpec>),
+    Run {
+        specs: Vec<JobSpec>,
+        fail_fast: bool,
+        max_parallel: usize,
+    },
     Skip {
         outcome: Outcome,
         jobs: Vec<JobRef>,
@@ -573,6 +567,21 @@ fn decide(
             .collect(),
     };
     let total = instances.len();
+    let (fail_fast, max_parallel) = match &job.strategy {
+        Some(strategy) => (
+            strategy
+                .fail_fast
+                .as_ref()
+                .is_none_or(|f| bool_of(f, &scope).unwrap_or(true)),
+            strategy
+                .max_parallel
+                .as_ref()
+                .and_then(|m| number_of(m, &scope))
+                .filter(|m| *m >= 1.0)
+                .map_or(usize::MAX, |m| m as usize),
+        ),
+        None => (true, usize::MAX),
+    };
     let specs = instances
         .into_iter()
         .enumerate()
@@ -580,12 +589,12 @@ fn decide(
             let index = *next_index;
             *next_index += 1;
             let mut strategy = Object::new();
-            strategy.insert("fail-fast", Value::Bool(group.fail_fast));
+            strategy.insert("fail-fast", Value::Bool(fail_fast));
             strategy.insert("job-index", Value::Number(i as f64));
             strategy.insert("job-total", Value::Number(total as f64));
             strategy.insert(
                 "max-parallel",
-                Value::Number(group.max_parallel.min(total) as f64),
+                Value::Number(max_parallel.min(total) as f64),
             );
             JobSpec {
                 workflow: group.workflow.clone(),
@@ -605,7 +614,11 @@ fn decide(
             }
         })
         .collect();
-    Decision::Run(specs)
+    Decision::Run {
+        specs,
+        fail_fast,
+        max_parallel,
+    }
 }
 
 /// A dynamic instance's name: the job's name with the matrix, as the plan names static ones.
@@ -650,8 +663,15 @@ fn continue_on_error(shared: &Shared, spec: &JobSpec) -> bool {
     let JobKind::Steps(steps) = &job.kind else {
         return false;
     };
+    let workflow_name = job::workflow_name(&spec.workflow);
     let scope = Scope::new()
+        .with_context(
+            "github",
+            shared.facts.github_context(&workflow_name, &spec.job.id),
+        )
+        .with_context("inputs", job::inputs_context(shared, &spec.workflow))
         .with_context("matrix", spec.matrix.clone())
+        .with_context("strategy", spec.strategy.clone())
         .with_context("needs", spec.needs.clone())
         .with_context("vars", shared.vars.clone());
     steps
