@@ -105,7 +105,7 @@ pub struct RunArgs {
     #[arg(long, value_name = "N", value_parser = super::parse::cpus)]
     cpus: Option<u64>,
     /// Cap of each job's stored log in MiB; the head and the tail are kept.
-    #[arg(long = "log-cap", value_name = "MIB", default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=1_048_576))]
+    #[arg(long = "log-cap", value_name = "MIB", default_value_t = crate::runner::log::DEFAULT_CAP >> 20, value_parser = clap::value_parser!(u64).range(1..=1_048_576))]
     log_cap: u64,
 }
 

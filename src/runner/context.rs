@@ -9,8 +9,6 @@ use crate::workflow::expr::{Object, Value};
 pub const WORKSPACE: &str = "/workspace";
 /// `HOME` of the job's commands (they run as root).
 pub const HOME: &str = "/root";
-/// The runner's own files inside a sandbox.
-pub const RUNNER_DIR: &str = "/runner";
 /// `RUNNER_TEMP`.
 pub const RUNNER_TEMP: &str = "/runner/temp";
 /// `RUNNER_TOOL_CACHE`.

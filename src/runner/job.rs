@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use tracing::Instrument;
 
 use super::cancel::{Cancel, CancelLevel};
-use super::context::{self, string_object, RunFacts};
+use super::context::{self, string_object};
 use super::event::{Event, JobRef, Outcome};
 use super::output::JobSink;
 use super::step::{self, StepResult};
@@ -77,6 +77,8 @@ pub(crate) struct Frame {
 pub(crate) struct JobRun<'a> {
     pub shared: &'a Shared,
     pub spec: &'a JobSpec,
+    /// The contexts that stay the same for the whole job (see [`base_scope`]).
+    base: Scope,
     pub job: &'a StepsJob,
     pub sandbox: Sandbox,
     pub sink: JobSink,
@@ -165,13 +167,15 @@ async fn run_inner(shared: &Shared, spec: &JobSpec, cancel: Cancel) -> JobResult
     })
     .await;
 
+    let base = base_scope(shared, spec);
     let timeout = match &steps_job.timeout_minutes {
         None => Ok(DEFAULT_JOB_TIMEOUT),
-        Some(minutes) => minutes_value(minutes, &base_scope(shared, spec, &Object::new())),
+        Some(minutes) => minutes_value(minutes, &base),
     };
     let mut run = JobRun {
         shared,
         spec,
+        base,
         job: steps_job,
         sandbox,
         sink,
@@ -237,20 +241,35 @@ fn failed(started: Instant, message: String) -> JobResult {
 }
 
 /// The contexts every expression of the job sees, with `env` as given.
-fn base_scope(shared: &Shared, spec: &JobSpec, env: &Object) -> Scope {
-    let facts: &RunFacts = &shared.facts;
-    let workflow_name = workflow_name(&spec.workflow);
-    let inputs = inputs_context(shared, &spec.workflow);
+/// The contexts of job-level expressions (`if`, `strategy`, names): `github`, `needs`, `vars`
+/// and `inputs`, as GitHub provides them there.
+pub(crate) fn job_level_scope(
+    shared: &Shared,
+    workflow: &Workflow,
+    job_id: &str,
+    needs: Value,
+) -> Scope {
     Scope::new()
-        .with_context("github", facts.github_context(&workflow_name, &spec.job.id))
-        .with_context("env", Value::object(env.clone()))
+        .with_context(
+            "github",
+            shared
+                .facts
+                .github_context(&workflow_name(workflow), job_id),
+        )
+        .with_context("needs", needs)
         .with_context("vars", shared.vars.clone())
+        .with_context("inputs", inputs_context(shared, workflow))
+}
+
+/// The contexts every expression of the job's steps sees, except `env`, `steps` and `job`
+/// (which change as the job goes): built once per job.
+fn base_scope(shared: &Shared, spec: &JobSpec) -> Scope {
+    job_level_scope(shared, &spec.workflow, &spec.job.id, spec.needs.clone())
         .with_context("secrets", shared.secrets.clone())
         .with_context("matrix", spec.matrix.clone())
         .with_context("strategy", spec.strategy.clone())
-        .with_context("needs", spec.needs.clone())
-        .with_context("inputs", inputs)
-        .with_context("runner", facts.runner_context(shared.debug))
+        .with_context("runner", shared.facts.runner_context(shared.debug))
+        .with_context("env", Value::object(Object::new()))
         .with_context("job", job_context(JobStatus::Success))
         // hashFiles reads the working tree the job's /workspace shows (not what the job has
         // written since: that lives in the sandbox's own layer).
@@ -333,7 +352,10 @@ impl JobRun<'_> {
             .map(|(k, v)| (k.clone(), Value::String(v.clone())))
             .collect();
         let status = self.status(frame);
-        let mut scope = base_scope(self.shared, self.spec, &env)
+        let mut scope = self
+            .base
+            .clone()
+            .with_context("env", Value::object(env))
             .with_context("steps", Value::object(frame.steps.clone()))
             .with_context("job", job_context(status))
             .with_status(status);

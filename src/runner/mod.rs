@@ -39,9 +39,6 @@ use crate::workflow::plan::Plan;
 use mask::Masker;
 use runs::RunDir;
 
-/// Default cap of one job's stored log (head and tail are kept).
-pub const DEFAULT_LOG_CAP: u64 = 64 * 1024 * 1024;
-
 /// How to run.
 #[derive(Debug, Clone)]
 pub struct RunConfig {

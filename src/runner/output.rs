@@ -161,11 +161,6 @@ impl<'a> StepOutput<'a> {
         }
     }
 
-    /// The job's sink.
-    pub fn sink(&mut self) -> &mut JobSink {
-        self.sink
-    }
-
     /// Takes a chunk of the step's output (stdout and stderr alike).
     pub async fn push(&mut self, mut data: &[u8]) {
         // First the end of a line begun in an earlier chunk.

@@ -436,17 +436,7 @@ fn needs_context(groups: &[Group], g: usize) -> Value {
 
 /// The scope of job-level expressions (`if`, matrix, names).
 fn job_scope(shared: &Shared, group: &Group, needs: Value, status: JobStatus) -> Scope {
-    let workflow_name = job::workflow_name(&group.workflow);
-    let inputs = job::inputs_context(shared, &group.workflow);
-    Scope::new()
-        .with_context(
-            "github",
-            shared.facts.github_context(&workflow_name, &group.id),
-        )
-        .with_context("needs", needs)
-        .with_context("vars", shared.vars.clone())
-        .with_context("inputs", inputs)
-        .with_status(status)
+    job::job_level_scope(shared, &group.workflow, &group.id, needs).with_status(status)
 }
 
 fn decide(
@@ -663,17 +653,9 @@ fn continue_on_error(shared: &Shared, spec: &JobSpec) -> bool {
     let JobKind::Steps(steps) = &job.kind else {
         return false;
     };
-    let workflow_name = job::workflow_name(&spec.workflow);
-    let scope = Scope::new()
-        .with_context(
-            "github",
-            shared.facts.github_context(&workflow_name, &spec.job.id),
-        )
-        .with_context("inputs", job::inputs_context(shared, &spec.workflow))
+    let scope = job::job_level_scope(shared, &spec.workflow, &spec.job.id, spec.needs.clone())
         .with_context("matrix", spec.matrix.clone())
-        .with_context("strategy", spec.strategy.clone())
-        .with_context("needs", spec.needs.clone())
-        .with_context("vars", shared.vars.clone());
+        .with_context("strategy", spec.strategy.clone());
     steps
         .continue_on_error
         .as_ref()
@@ -692,15 +674,7 @@ fn runs_when_cancelled(shared: &Shared, spec: &JobSpec) -> bool {
     else {
         return false;
     };
-    let workflow_name = job::workflow_name(&spec.workflow);
-    let scope = Scope::new()
-        .with_context(
-            "github",
-            shared.facts.github_context(&workflow_name, &spec.job.id),
-        )
-        .with_context("needs", spec.needs.clone())
-        .with_context("vars", shared.vars.clone())
-        .with_context("inputs", job::inputs_context(shared, &spec.workflow))
+    let scope = job::job_level_scope(shared, &spec.workflow, &spec.job.id, spec.needs.clone())
         .with_status(JobStatus::Cancelled);
     condition.parsed.evaluate(&scope).unwrap_or(false)
 }

@@ -148,7 +148,7 @@ pub(crate) async fn run(
                         uses.value
                     ))
                 }
-                ActionRef::Local(path) => composite(job, number, path, inputs, env, frame).await,
+                ActionRef::Local(path) => composite(job, path, inputs, env, frame).await,
                 ActionRef::Remote { .. } => StepResult::failed(format!(
                     "`uses: {}`: remote actions are not supported yet (only actions/checkout, \
                      actions/cache and local composite actions run)",
@@ -579,12 +579,10 @@ async fn apply(
             if job.debug {
                 let message = job.sink.mask(&message);
                 job.sink.note(&format!("debug: {message}"));
-                let mut line = format!("##[debug]{message}\n").into_bytes();
-                line.retain(|_| true);
                 job.sink
                     .event(Event::Output {
                         job: job.spec.job.clone(),
-                        text: String::from_utf8_lossy(&line).into_owned(),
+                        text: format!("##[debug]{message}\n"),
                     })
                     .await;
             }
@@ -820,7 +818,6 @@ async fn checkout(
 /// A local composite action (`uses: ./path`).
 async fn composite(
     job: &mut JobRun<'_>,
-    _number: usize,
     path: &str,
     with: BTreeMap<String, String>,
     env: BTreeMap<String, String>,
